@@ -1,0 +1,390 @@
+//! The fifteen control packets: one file per family, each with its decoder
+//! (nom parsers over the packet body) and its encoder.
+
+mod ack;
+mod auth;
+mod connack;
+mod connect;
+mod disconnect;
+mod publish;
+mod subscribe;
+mod unsubscribe;
+
+use bytes::BufMut;
+
+pub use ack::{PubAck, PubComp, PubRec, PubRel, PubResponse};
+pub use auth::Auth;
+pub use connack::ConnAck;
+pub use connect::{Connect, Will};
+pub use disconnect::Disconnect;
+pub use publish::Publish;
+pub use subscribe::{RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions};
+pub use unsubscribe::{UnsubAck, Unsubscribe};
+
+use crate::error::{rules, DecodeError, EncodeError, Rule, Violation};
+use crate::parse::{read_vbi, Cx, Fail, PResult, Sink, Vbi};
+use crate::types::{PacketType, ProtocolVersion};
+use crate::varint;
+
+/// One MQTT control packet. Strings, payloads and lists borrow from the
+/// buffer it was decoded from (or from the values it was built with).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "UPPERCASE"))]
+#[allow(missing_docs)]
+pub enum Packet<'a> {
+    Connect(Connect<'a>),
+    #[cfg_attr(feature = "serde", serde(rename = "CONNACK"))]
+    ConnAck(ConnAck<'a>),
+    Publish(Publish<'a>),
+    #[cfg_attr(feature = "serde", serde(rename = "PUBACK"))]
+    PubAck(PubAck<'a>),
+    #[cfg_attr(feature = "serde", serde(rename = "PUBREC"))]
+    PubRec(PubRec<'a>),
+    #[cfg_attr(feature = "serde", serde(rename = "PUBREL"))]
+    PubRel(PubRel<'a>),
+    #[cfg_attr(feature = "serde", serde(rename = "PUBCOMP"))]
+    PubComp(PubComp<'a>),
+    Subscribe(Subscribe<'a>),
+    #[cfg_attr(feature = "serde", serde(rename = "SUBACK"))]
+    SubAck(SubAck<'a>),
+    Unsubscribe(Unsubscribe<'a>),
+    #[cfg_attr(feature = "serde", serde(rename = "UNSUBACK"))]
+    UnsubAck(UnsubAck<'a>),
+    #[cfg_attr(feature = "serde", serde(rename = "PINGREQ"))]
+    PingReq,
+    #[cfg_attr(feature = "serde", serde(rename = "PINGRESP"))]
+    PingResp,
+    Disconnect(Disconnect<'a>),
+    Auth(Auth<'a>),
+}
+
+impl<'a> Packet<'a> {
+    /// The packet's type.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            Packet::Connect(_) => PacketType::Connect,
+            Packet::ConnAck(_) => PacketType::ConnAck,
+            Packet::Publish(_) => PacketType::Publish,
+            Packet::PubAck(_) => PacketType::PubAck,
+            Packet::PubRec(_) => PacketType::PubRec,
+            Packet::PubRel(_) => PacketType::PubRel,
+            Packet::PubComp(_) => PacketType::PubComp,
+            Packet::Subscribe(_) => PacketType::Subscribe,
+            Packet::SubAck(_) => PacketType::SubAck,
+            Packet::Unsubscribe(_) => PacketType::Unsubscribe,
+            Packet::UnsubAck(_) => PacketType::UnsubAck,
+            Packet::PingReq => PacketType::PingReq,
+            Packet::PingResp => PacketType::PingResp,
+            Packet::Disconnect(_) => PacketType::Disconnect,
+            Packet::Auth(_) => PacketType::Auth,
+        }
+    }
+
+    /// The version a CONNECT announces; `None` for other packets.
+    pub fn connect_version(&self) -> Option<ProtocolVersion> {
+        match self {
+            Packet::Connect(c) => Some(c.protocol),
+            _ => None,
+        }
+    }
+
+    fn flags(&self) -> u8 {
+        match self {
+            Packet::Publish(p) => p.flags(),
+            _ => self.packet_type().required_flags(),
+        }
+    }
+
+    /// Checks the packet and returns the exact number of bytes [`encode`]
+    /// writes under `version` (a CONNECT always uses its own version).
+    ///
+    /// [`encode`]: Packet::encode
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let (_, total) = self.lengths(version)?;
+        Ok(total)
+    }
+
+    fn lengths(&self, version: ProtocolVersion) -> Result<(usize, usize), EncodeError> {
+        let v = self.connect_version().unwrap_or(version);
+        let body = match self {
+            Packet::Connect(p) => p.body_len()?,
+            Packet::ConnAck(p) => p.body_len(v)?,
+            Packet::Publish(p) => p.body_len(v)?,
+            Packet::PubAck(p) => p.body_len(v)?,
+            Packet::PubRec(p) => p.body_len(v)?,
+            Packet::PubRel(p) => p.body_len(v)?,
+            Packet::PubComp(p) => p.body_len(v)?,
+            Packet::Subscribe(p) => p.body_len(v)?,
+            Packet::SubAck(p) => p.body_len(v)?,
+            Packet::Unsubscribe(p) => p.body_len(v)?,
+            Packet::UnsubAck(p) => p.body_len(v)?,
+            Packet::PingReq | Packet::PingResp => 0,
+            Packet::Disconnect(p) => p.body_len(v)?,
+            Packet::Auth(p) => p.body_len(v)?,
+        };
+        if body > varint::MAX as usize {
+            return Err(EncodeError::new(&rules::PACKET_TOO_LARGE, v));
+        }
+        Ok((body, 1 + varint::len(body as u32) + body))
+    }
+
+    /// Checks the packet and writes it to `buf`; returns the bytes written.
+    /// Nothing is written when the packet is refused or `buf` lacks room.
+    pub fn encode<B: BufMut>(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut B,
+    ) -> Result<usize, EncodeError> {
+        let v = self.connect_version().unwrap_or(version);
+        let (body, total) = self.lengths(v)?;
+        if buf.remaining_mut() < total {
+            return Err(EncodeError::new(&rules::OUTPUT_TOO_SMALL, v));
+        }
+        buf.put_u8(((self.packet_type() as u8) << 4) | self.flags());
+        varint::write(buf, body as u32);
+        match self {
+            Packet::Connect(p) => p.write(buf),
+            Packet::ConnAck(p) => p.write(v, buf),
+            Packet::Publish(p) => p.write(v, buf),
+            Packet::PubAck(p) => p.write(v, buf),
+            Packet::PubRec(p) => p.write(v, buf),
+            Packet::PubRel(p) => p.write(v, buf),
+            Packet::PubComp(p) => p.write(v, buf),
+            Packet::Subscribe(p) => p.write(v, buf),
+            Packet::SubAck(p) => p.write(v, buf),
+            Packet::Unsubscribe(p) => p.write(v, buf),
+            Packet::UnsubAck(p) => p.write(v, buf),
+            Packet::PingReq | Packet::PingResp => {}
+            Packet::Disconnect(p) => p.write(v, buf),
+            Packet::Auth(p) => p.write(v, buf),
+        }
+        Ok(total)
+    }
+
+    /// Encodes into a new vector.
+    pub fn to_vec(&self, version: ProtocolVersion) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::with_capacity(self.encoded_len(version)?);
+        self.encode(version, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// `Err` with `rule` when `bad`: the encoder's counterpart of `Cx::check`.
+#[inline]
+pub(crate) fn ensure(
+    bad: bool,
+    rule: &'static Rule,
+    v: ProtocolVersion,
+) -> Result<(), EncodeError> {
+    if bad {
+        Err(EncodeError::new(rule, v))
+    } else {
+        Ok(())
+    }
+}
+
+/// Length of a property block with its length prefix, after checking its
+/// values (5.0 only; 3.x packets carry no properties).
+pub(crate) fn props_len<'a, P: crate::properties::PropertySet<'a>>(
+    p: &P,
+    v: ProtocolVersion,
+) -> Result<usize, EncodeError> {
+    if !v.is_v5() {
+        return Ok(0);
+    }
+    if let Some(rule) = p.first_value_rule() {
+        return Err(EncodeError::new(rule, v));
+    }
+    let n = p.block_len();
+    Ok(varint::len(n as u32) + n)
+}
+
+/// Writes a property block (5.0 only).
+pub(crate) fn write_props<'a, P: crate::properties::PropertySet<'a>, B: BufMut>(
+    p: &P,
+    v: ProtocolVersion,
+    buf: &mut B,
+) {
+    if v.is_v5() {
+        p.write(buf, p.block_len());
+    }
+}
+
+/// The fixed header: first byte, header length, body length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedHeader {
+    /// The first byte: type in the high nibble, flags in the low one.
+    pub byte0: u8,
+    /// Bytes of the fixed header (2 to 5).
+    pub header_len: usize,
+    /// The Remaining Length.
+    pub remaining_len: usize,
+}
+
+impl FixedHeader {
+    /// Header plus body.
+    pub fn packet_len(&self) -> usize {
+        self.header_len + self.remaining_len
+    }
+
+    /// The packet type, or `None` for the reserved type 0.
+    pub fn packet_type(&self) -> Option<PacketType> {
+        PacketType::from_nibble(self.byte0 >> 4)
+    }
+
+    /// Reads the fixed header at the start of `buf`. Reports only framing
+    /// problems: an incomplete header and a Remaining Length over 4 bytes.
+    #[inline]
+    pub fn parse(buf: &[u8], version: ProtocolVersion) -> Result<(FixedHeader, bool), DecodeError> {
+        let Some(&byte0) = buf.first() else {
+            return Err(DecodeError::Incomplete { needed: 1 });
+        };
+        match read_vbi(&buf[1..]) {
+            Vbi::Value(len, n, minimal) => Ok((
+                FixedHeader {
+                    byte0,
+                    header_len: 1 + n,
+                    remaining_len: len as usize,
+                },
+                minimal,
+            )),
+            Vbi::Short => Err(DecodeError::Incomplete { needed: 1 }),
+            Vbi::TooLong => Err(DecodeError::Invalid(Violation {
+                rule: &rules::REMAINING_LENGTH_TOO_LONG,
+                version,
+                offset: 1,
+            })),
+        }
+    }
+}
+
+pub(crate) fn to_error<S: Sink>(e: nom::Err<Fail<'_>>, cx: &Cx<S>, end: usize) -> DecodeError {
+    let (rule, offset) = match e {
+        nom::Err::Error(f) | nom::Err::Failure(f) => (f.rule, cx.offset_of(f.at)),
+        nom::Err::Incomplete(_) => (&rules::TRUNCATED, end),
+    };
+    DecodeError::Invalid(Violation {
+        rule,
+        version: cx.version,
+        offset,
+    })
+}
+
+/// Decodes one packet at the start of `buf`; returns it and its length.
+#[inline]
+pub(crate) fn decode_packet<'a, S: Sink>(
+    buf: &'a [u8],
+    cx: &mut Cx<S>,
+    max_packet_size: usize,
+) -> Result<(Packet<'a>, usize), DecodeError> {
+    cx.base = buf.as_ptr() as usize;
+    let (hdr, minimal) = FixedHeader::parse(buf, cx.version)?;
+    let total = hdr.packet_len();
+    if total > max_packet_size {
+        return Err(DecodeError::Invalid(Violation {
+            rule: &rules::PACKET_TOO_LARGE,
+            version: cx.version,
+            offset: 0,
+        }));
+    }
+    if buf.len() < total {
+        return Err(DecodeError::Incomplete {
+            needed: total - buf.len(),
+        });
+    }
+    let packet = &buf[..total];
+    let body = &buf[hdr.header_len..total];
+    match decode_body(packet, hdr, minimal, body, cx) {
+        Ok(p) => Ok((p, total)),
+        Err(e) => Err(to_error(e, cx, total)),
+    }
+}
+
+#[inline]
+fn decode_body<'a, S: Sink>(
+    packet: &'a [u8],
+    hdr: FixedHeader,
+    minimal: bool,
+    body: &'a [u8],
+    cx: &mut Cx<S>,
+) -> Result<Packet<'a>, nom::Err<Fail<'a>>> {
+    cx.check(!minimal, &packet[1..], &rules::NON_MINIMAL_VBI)?;
+    let flags = hdr.byte0 & 0x0f;
+    let Some(ty) = hdr.packet_type() else {
+        return Err(nom::Err::Error(Fail {
+            at: packet,
+            rule: &rules::PACKET_TYPE_RESERVED,
+        }));
+    };
+    // CONNECT carries its own version; decide everything else under ours.
+    if ty == PacketType::Auth && !cx.v5() {
+        return Err(nom::Err::Error(Fail {
+            at: packet,
+            rule: &rules::PACKET_TYPE_RESERVED,
+        }));
+    }
+    if ty != PacketType::Publish && flags != ty.required_flags() {
+        let rule = match ty {
+            PacketType::PubRel => &rules::PUBREL_FLAGS,
+            PacketType::Subscribe => &rules::SUBSCRIBE_FLAGS,
+            PacketType::Unsubscribe => &rules::UNSUBSCRIBE_FLAGS,
+            PacketType::Disconnect => &rules::DISCONNECT_FLAGS,
+            PacketType::Auth => &rules::AUTH_FLAGS,
+            _ => &rules::RESERVED_FLAGS,
+        };
+        cx.report(packet, rule)?;
+    }
+    if let (Some(from), Some(sender)) = (cx.from, ty.sender(cx.version)) {
+        cx.check(from != sender, packet, &rules::WRONG_DIRECTION)?;
+    }
+    let (rest, p) = match ty {
+        PacketType::Publish => wrap(
+            publish::Publish::decode(body, flags, packet, cx),
+            Packet::Publish,
+        )?,
+        PacketType::Connect => wrap(connect::Connect::decode(body, cx), Packet::Connect)?,
+        PacketType::ConnAck => wrap(connack::ConnAck::decode(body, cx), Packet::ConnAck)?,
+        PacketType::PubAck => wrap(ack::decode(body, cx, &rules::PUBACK_REASON), Packet::PubAck)?,
+        PacketType::PubRec => wrap(ack::decode(body, cx, &rules::PUBREC_REASON), Packet::PubRec)?,
+        PacketType::PubRel => wrap(ack::decode(body, cx, &rules::PUBREL_REASON), Packet::PubRel)?,
+        PacketType::PubComp => wrap(
+            ack::decode(body, cx, &rules::PUBCOMP_REASON),
+            Packet::PubComp,
+        )?,
+        PacketType::Subscribe => wrap(subscribe::Subscribe::decode(body, cx), Packet::Subscribe)?,
+        PacketType::SubAck => wrap(subscribe::SubAck::decode(body, cx), Packet::SubAck)?,
+        PacketType::Unsubscribe => wrap(
+            unsubscribe::Unsubscribe::decode(body, cx),
+            Packet::Unsubscribe,
+        )?,
+        PacketType::UnsubAck => wrap(unsubscribe::UnsubAck::decode(body, cx), Packet::UnsubAck)?,
+        PacketType::PingReq => (body, Packet::PingReq),
+        PacketType::PingResp => (body, Packet::PingResp),
+        PacketType::Disconnect => {
+            wrap(disconnect::Disconnect::decode(body, cx), Packet::Disconnect)?
+        }
+        PacketType::Auth => wrap(auth::Auth::decode(body, cx), Packet::Auth)?,
+    };
+    if !rest.is_empty() {
+        cx.report(rest, trailing_rule(&p))?;
+    }
+    Ok(p)
+}
+
+/// Bytes after CONNECT's last field break the rule of the flag that said
+/// there was no further field.
+fn trailing_rule(p: &Packet<'_>) -> &'static Rule {
+    match p {
+        Packet::Connect(c) if c.username.is_none() && c.password.is_none() => {
+            &rules::USERNAME_ABSENT
+        }
+        Packet::Connect(c) if c.password.is_none() => &rules::PASSWORD_ABSENT,
+        _ => &rules::TRAILING_BYTES,
+    }
+}
+
+#[inline(always)]
+fn wrap<'a, T>(r: PResult<'a, T>, f: impl FnOnce(T) -> Packet<'a>) -> PResult<'a, Packet<'a>> {
+    r.map(|(i, t)| (i, f(t)))
+}

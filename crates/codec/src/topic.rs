@@ -1,0 +1,205 @@
+//! Topic Name and Topic Filter syntax (MQTT 3.1.1 §4.7, 5.0 §4.7 and §4.8.2).
+//!
+//! Only the syntax a single packet can be checked for lives here; matching
+//! and subscription trees belong to the model.
+
+use crate::error::{rules, Rule};
+use crate::types::ProtocolVersion;
+
+/// Result of a syntax check: fine, or the byte position and the rule broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicCheck {
+    /// The topic is well-formed.
+    Ok,
+    /// Broken at this byte offset (inside the topic) by this rule.
+    Bad(usize, &'static Rule),
+}
+
+impl TopicCheck {
+    /// The rule broken, if any.
+    pub fn rule(self) -> Option<&'static Rule> {
+        match self {
+            TopicCheck::Ok => None,
+            TopicCheck::Bad(_, r) => Some(r),
+        }
+    }
+}
+
+/// Fast path for the common case: a non-empty ASCII name with no NUL and no
+/// wildcard is a valid Topic Name whatever the version.
+#[inline(always)]
+pub(crate) fn scan_ascii_name(data: &[u8]) -> Option<&str> {
+    let mut bad = false;
+    for &b in data {
+        bad |= (b == 0) | (b == b'+') | (b == b'#') | (b >= 0x80);
+    }
+    if bad {
+        None
+    } else {
+        core::str::from_utf8(data).ok()
+    }
+}
+
+/// Checks a Topic Name (emptiness is the caller's business: 5.0 allows an
+/// empty name next to a Topic Alias). `wildcard` is the rule to cite for a
+/// wildcard character, which depends on where the name appears.
+pub fn check_name(s: &str, wildcard: &'static Rule) -> TopicCheck {
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            0 => return TopicCheck::Bad(i, &rules::TOPIC_NUL),
+            b'+' | b'#' => return TopicCheck::Bad(i, wildcard),
+            _ => {}
+        }
+    }
+    TopicCheck::Ok
+}
+
+/// Checks a Topic Name as PUBLISH carries it (non-empty).
+pub fn check_topic_name(s: &str) -> TopicCheck {
+    if s.is_empty() {
+        return TopicCheck::Bad(0, &rules::TOPIC_EMPTY);
+    }
+    check_name(s, &rules::PUBLISH_TOPIC_WILDCARD)
+}
+
+/// Checks a Topic Filter, including (5.0) the shared-subscription form
+/// `$share/{ShareName}/{filter}`.
+pub fn check_filter(s: &str, version: ProtocolVersion) -> TopicCheck {
+    if s.is_empty() {
+        return TopicCheck::Bad(0, &rules::TOPIC_EMPTY);
+    }
+    if let Some(i) = s.bytes().position(|b| b == 0) {
+        return TopicCheck::Bad(i, &rules::TOPIC_NUL);
+    }
+    let mut start = 0;
+    if version.is_v5() {
+        if let Some(rest) = s.strip_prefix("$share/") {
+            let name_end = rest.find('/');
+            let name = &rest[..name_end.unwrap_or(rest.len())];
+            if name.is_empty() {
+                return TopicCheck::Bad(7, &rules::SHARE_NAME_EMPTY);
+            }
+            if let Some(i) = name.bytes().position(|b| b == b'+' || b == b'#') {
+                return TopicCheck::Bad(7 + i, &rules::SHARE_NAME_INVALID);
+            }
+            match name_end {
+                Some(e) if e + 1 < rest.len() => start = 7 + e + 1,
+                _ => return TopicCheck::Bad(s.len(), &rules::SHARE_NAME_INVALID),
+            }
+        } else if s == "$share" {
+            return TopicCheck::Bad(s.len(), &rules::SHARE_NAME_INVALID);
+        }
+    }
+    check_filter_levels(s, start)
+}
+
+fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
+    let b = s.as_bytes();
+    let mut level_start = start;
+    let mut i = start;
+    while i <= b.len() {
+        if i == b.len() || b[i] == b'/' {
+            let level = &b[level_start..i];
+            if level.len() > 1 {
+                if let Some(p) = level.iter().position(|&c| c == b'#') {
+                    return TopicCheck::Bad(level_start + p, &rules::FILTER_HASH_PLACEMENT);
+                }
+                if let Some(p) = level.iter().position(|&c| c == b'+') {
+                    return TopicCheck::Bad(level_start + p, &rules::FILTER_PLUS_PLACEMENT);
+                }
+            } else if level == b"#" && i != b.len() {
+                return TopicCheck::Bad(level_start, &rules::FILTER_HASH_PLACEMENT);
+            }
+            level_start = i + 1;
+        }
+        i += 1;
+    }
+    TopicCheck::Ok
+}
+
+/// True when a filter is a 5.0 shared subscription (`$share/...`).
+pub fn is_shared(filter: &str) -> bool {
+    filter.starts_with("$share/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ProtocolVersion::*;
+
+    fn rule_of(c: TopicCheck) -> Option<&'static str> {
+        c.rule().map(|r| r.statement(V3_1_1))
+    }
+
+    #[test]
+    fn filters() {
+        for ok in [
+            "a",
+            "#",
+            "+",
+            "a/#",
+            "a/+/b",
+            "+/+",
+            "/",
+            "//",
+            "/+",
+            "sport/tennis/#",
+            "$SYS/#",
+        ] {
+            assert_eq!(check_filter(ok, V3_1_1), TopicCheck::Ok, "{ok}");
+        }
+        assert_eq!(rule_of(check_filter("a/#/b", V3_1_1)), Some("MQTT-4.7.1-2"));
+        assert_eq!(rule_of(check_filter("a#", V3_1_1)), Some("MQTT-4.7.1-2"));
+        assert_eq!(rule_of(check_filter("a+", V3_1_1)), Some("MQTT-4.7.1-3"));
+        assert_eq!(
+            rule_of(check_filter("a/b+/c", V3_1_1)),
+            Some("MQTT-4.7.1-3")
+        );
+        assert_eq!(rule_of(check_filter("", V3_1_1)), Some("MQTT-4.7.3-1"));
+        assert_eq!(
+            check_filter("a/#/b", V3_1_1),
+            TopicCheck::Bad(2, &rules::FILTER_HASH_PLACEMENT)
+        );
+    }
+
+    #[test]
+    fn shared() {
+        assert_eq!(check_filter("$share/g/a/#", V5), TopicCheck::Ok);
+        assert_eq!(
+            check_filter("$share//a", V5).rule(),
+            Some(&rules::SHARE_NAME_EMPTY)
+        );
+        assert_eq!(
+            check_filter("$share/g", V5).rule(),
+            Some(&rules::SHARE_NAME_INVALID)
+        );
+        assert_eq!(
+            check_filter("$share/g/", V5).rule(),
+            Some(&rules::SHARE_NAME_INVALID)
+        );
+        assert_eq!(
+            check_filter("$share/g+/a", V5).rule(),
+            Some(&rules::SHARE_NAME_INVALID)
+        );
+        assert_eq!(
+            check_filter("$share/g/a#", V5).rule(),
+            Some(&rules::FILTER_HASH_PLACEMENT)
+        );
+        // 3.1.1 gives $share no meaning: it is an ordinary filter.
+        assert_eq!(check_filter("$share/g", V3_1_1), TopicCheck::Ok);
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(check_topic_name("a/b"), TopicCheck::Ok);
+        assert_eq!(
+            check_topic_name("a/+").rule(),
+            Some(&rules::PUBLISH_TOPIC_WILDCARD)
+        );
+        assert_eq!(check_topic_name("a\0").rule(), Some(&rules::TOPIC_NUL));
+        assert_eq!(check_topic_name("").rule(), Some(&rules::TOPIC_EMPTY));
+        assert!(scan_ascii_name(b"abc/def").is_some());
+        assert!(scan_ascii_name(b"ab#").is_none());
+        assert!(scan_ascii_name("é".as_bytes()).is_none());
+    }
+}
