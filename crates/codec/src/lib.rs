@@ -32,7 +32,10 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "arbitrary")]
+pub mod arbitrary_packet;
 pub mod error;
+pub mod fuzz_targets;
 pub mod list;
 mod owned;
 mod packet;

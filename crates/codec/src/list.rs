@@ -73,8 +73,12 @@ impl<'a, T: Item<'a>> List<'a, T> {
     }
 
     /// True when there are no items.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        match self.repr {
+            Repr::Items(s) => s.is_empty(),
+            Repr::Wire(_) => self.iter().next().is_none(),
+        }
     }
 
     /// Bytes the items take on the wire.

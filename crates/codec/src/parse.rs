@@ -182,7 +182,7 @@ pub(crate) fn vbi<'a, S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PResult<'a, u
 }
 
 /// Two-byte length then that many bytes (Binary Data).
-#[inline]
+#[inline(always)]
 pub(crate) fn binary(input: &[u8]) -> PResult<'_, &[u8]> {
     let (rest, len) = u16p(input)?;
     match rest.get(..len as usize) {
@@ -255,7 +255,7 @@ fn report_topic<'a, S: Sink>(
 /// A Topic Name: a UTF-8 string without wildcards. Empty names are
 /// reported unless `allow_empty` (5.0 PUBLISH with a Topic Alias, checked
 /// by the caller). `wildcard` names the rule for a wildcard character.
-#[inline]
+#[inline(always)]
 pub(crate) fn topic_name<'a, S: Sink>(
     input: &'a [u8],
     cx: &mut Cx<S>,

@@ -25,19 +25,80 @@ impl TopicCheck {
     }
 }
 
-/// Fast path for the common case: a non-empty ASCII name with no NUL and no
-/// wildcard is a valid Topic Name whatever the version.
+/// Fast path for the common case: a name of ASCII characters with no NUL
+/// and no wildcard is a valid Topic Name whatever the version. Returns it
+/// as `&str` without a second validation pass; `None` sends the caller down
+/// the full path (multi-byte UTF-8, or a violation to locate).
 #[inline(always)]
 pub(crate) fn scan_ascii_name(data: &[u8]) -> Option<&str> {
-    let mut bad = false;
-    for &b in data {
-        bad |= (b == 0) | (b == b'+') | (b == b'#') | (b >= 0x80);
-    }
-    if bad {
-        None
+    if plain_ascii(data) {
+        Some(ascii_to_str(data))
     } else {
-        core::str::from_utf8(data).ok()
+        None
     }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` that is zero (plus possibly in bytes
+/// above a zero byte: only "is any byte zero" is exact, which is all we ask).
+#[inline(always)]
+const fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(LO) & !w & HI
+}
+
+/// One 8-byte word: all bytes ASCII and none of NUL, '+', '#'.
+#[inline(always)]
+const fn word_is_plain(w: u64) -> bool {
+    (w & HI)
+        | zero_bytes(w)
+        | zero_bytes(w ^ (LO * b'+' as u64))
+        | zero_bytes(w ^ (LO * b'#' as u64))
+        == 0
+}
+
+/// True when every byte is ASCII and none is NUL, '+' or '#'; eight bytes
+/// at a time.
+#[inline(always)]
+pub(crate) fn plain_ascii(data: &[u8]) -> bool {
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        if !word_is_plain(u64::from_le_bytes(w)) {
+            return false;
+        }
+    }
+    let tail = chunks.remainder();
+    if tail.is_empty() {
+        return true;
+    }
+    if data.len() >= 8 {
+        // Re-check the last eight bytes: overlaps bytes already seen.
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&data[data.len() - 8..]);
+        return word_is_plain(u64::from_le_bytes(w));
+    }
+    // Short names: pad with a harmless byte ('a') to a whole word.
+    let mut w = u64::from_le_bytes([b'a'; 8]);
+    for (i, &b) in tail.iter().enumerate() {
+        w = (w & !(0xff << (8 * i))) | (u64::from(b) << (8 * i));
+    }
+    word_is_plain(w)
+}
+
+/// `data` as `&str`, for bytes [`plain_ascii`] accepted.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn ascii_to_str(data: &[u8]) -> &str {
+    debug_assert!(data.is_ascii());
+    // SAFETY: the only caller passes bytes that `plain_ascii` accepted, so
+    // every byte is below 0x80. A sequence of bytes below 0x80 is valid
+    // UTF-8 (each byte is a one-byte code point), which is the whole
+    // requirement of `from_utf8_unchecked`. The decode fuzz targets run
+    // every input through this path.
+    unsafe { core::str::from_utf8_unchecked(data) }
 }
 
 /// Checks a Topic Name (emptiness is the caller's business: 5.0 allows an
@@ -201,5 +262,19 @@ mod tests {
         assert!(scan_ascii_name(b"abc/def").is_some());
         assert!(scan_ascii_name(b"ab#").is_none());
         assert!(scan_ascii_name("é".as_bytes()).is_none());
+        // Every position of every kind of bad byte is caught, in any word.
+        for len in 1..40 {
+            let good = vec![b'x'; len];
+            assert!(plain_ascii(&good));
+            for pos in 0..len {
+                for bad in [0u8, b'+', b'#', 0x80, 0xff, 0xc3] {
+                    let mut v = good.clone();
+                    v[pos] = bad;
+                    assert!(!plain_ascii(&v), "len {len} pos {pos} byte {bad:#x}");
+                }
+            }
+        }
+        // Bytes next to the special ones are fine.
+        assert!(plain_ascii(b"*,\"\x01\x7f$/"));
     }
 }

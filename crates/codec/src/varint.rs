@@ -36,6 +36,25 @@ pub fn write<B: BufMut>(buf: &mut B, mut v: u32) {
     }
 }
 
+/// Writes `v` (at most [`MAX`]) into `out` in its shortest form; returns
+/// the number of bytes used.
+#[inline]
+pub fn write_into(out: &mut [u8; 4], mut v: u32) -> usize {
+    let mut i = 0;
+    loop {
+        let mut byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v > 0 {
+            byte |= 0x80;
+        }
+        out[i] = byte;
+        i += 1;
+        if v == 0 || i == 4 {
+            return i;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +66,8 @@ mod tests {
             let mut b = Vec::new();
             write(&mut b, v);
             assert_eq!(b.len(), len(v));
+            let mut a = [0u8; 4];
+            assert_eq!(&a[..write_into(&mut a, v)], &b[..]);
             assert_eq!(read_vbi(&b), Vbi::Value(v, b.len(), true));
         }
         assert_eq!(read_vbi(&[0x80, 0x00]), Vbi::Value(0, 2, false));

@@ -141,12 +141,23 @@ impl<'a> Packet<'a> {
         if buf.remaining_mut() < total {
             return Err(EncodeError::new(&rules::OUTPUT_TOO_SMALL, v));
         }
-        buf.put_u8(((self.packet_type() as u8) << 4) | self.flags());
-        varint::write(buf, body as u32);
+        // Fixed header (and, for PUBLISH, the topic length) in one write.
+        let mut head = [0u8; 7];
+        head[0] = ((self.packet_type() as u8) << 4) | self.flags();
+        let mut len = [0u8; 4];
+        let n = 1 + varint::write_into(&mut len, body as u32);
+        head[1..n].copy_from_slice(&len[..n - 1]);
+        if let Packet::Publish(p) = self {
+            head[n..n + 2].copy_from_slice(&(p.topic.len() as u16).to_be_bytes());
+            buf.put_slice(&head[..n + 2]);
+            p.write_after_topic_length(v, buf);
+            return Ok(total);
+        }
+        buf.put_slice(&head[..n]);
         match self {
             Packet::Connect(p) => p.write(buf),
             Packet::ConnAck(p) => p.write(v, buf),
-            Packet::Publish(p) => p.write(v, buf),
+            Packet::Publish(_) => {}
             Packet::PubAck(p) => p.write(v, buf),
             Packet::PubRec(p) => p.write(v, buf),
             Packet::PubRel(p) => p.write(v, buf),
@@ -235,7 +246,7 @@ impl FixedHeader {
 
     /// Reads the fixed header at the start of `buf`. Reports only framing
     /// problems: an incomplete header and a Remaining Length over 4 bytes.
-    #[inline]
+    #[inline(always)]
     pub fn parse(buf: &[u8], version: ProtocolVersion) -> Result<(FixedHeader, bool), DecodeError> {
         let Some(&byte0) = buf.first() else {
             return Err(DecodeError::Incomplete { needed: 1 });
@@ -272,7 +283,7 @@ pub(crate) fn to_error<S: Sink>(e: nom::Err<Fail<'_>>, cx: &Cx<S>, end: usize) -
 }
 
 /// Decodes one packet at the start of `buf`; returns it and its length.
-#[inline]
+#[inline(always)]
 pub(crate) fn decode_packet<'a, S: Sink>(
     buf: &'a [u8],
     cx: &mut Cx<S>,
@@ -295,13 +306,22 @@ pub(crate) fn decode_packet<'a, S: Sink>(
     }
     let packet = &buf[..total];
     let body = &buf[hdr.header_len..total];
+    // PUBLISH is most of any stream and needs none of the checks below
+    // (its flags are variable, both sides may send it, no trailing bytes).
+    if hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal {
+        return match publish::Publish::decode(body, hdr.byte0 & 0x0f, packet, cx) {
+            Ok((_, p)) => Ok((Packet::Publish(p), total)),
+            Err(e) => Err(to_error(e, cx, total)),
+        };
+    }
     match decode_body(packet, hdr, minimal, body, cx) {
         Ok(p) => Ok((p, total)),
         Err(e) => Err(to_error(e, cx, total)),
     }
 }
 
-#[inline]
+// Kept out of line so the PUBLISH fast path above stays small.
+#[inline(never)]
 fn decode_body<'a, S: Sink>(
     packet: &'a [u8],
     hdr: FixedHeader,

@@ -4,7 +4,6 @@ use bytes::BufMut;
 
 use super::{ensure, props_len, write_props};
 use crate::error::{rules, EncodeError};
-use crate::list::put_bin;
 use crate::parse::{self, Cx, PResult, Sink};
 use crate::properties::{self, str_rule, PublishProperties};
 use crate::topic;
@@ -53,7 +52,7 @@ impl<'a> Publish<'a> {
         ((self.dup as u8) << 3) | ((self.qos as u8) << 1) | self.retain as u8
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn decode<S: Sink>(
         input: &'a [u8],
         flags: u8,
@@ -132,7 +131,7 @@ impl<'a> Publish<'a> {
             (_, None | Some(0)) => return Err(EncodeError::new(&rules::PACKET_ID_ZERO, v)),
             (_, Some(_)) => {}
         }
-        if topic::scan_ascii_name(self.topic.as_bytes()).is_none() || self.topic.len() > 0xFFFF {
+        if !topic::plain_ascii(self.topic.as_bytes()) || self.topic.len() > 0xFFFF {
             if let Some(r) = str_rule(self.topic) {
                 return Err(EncodeError::new(r, v));
             }
@@ -158,9 +157,11 @@ impl<'a> Publish<'a> {
         Ok(2 + self.topic.len() + id + props_len(&self.properties, v)? + self.payload.len())
     }
 
+    /// Writes the body after the topic's length prefix (which the caller
+    /// wrote together with the fixed header).
     #[inline]
-    pub(crate) fn write<B: BufMut>(&self, v: ProtocolVersion, buf: &mut B) {
-        put_bin(buf, self.topic.as_bytes());
+    pub(crate) fn write_after_topic_length<B: BufMut>(&self, v: ProtocolVersion, buf: &mut B) {
+        buf.put_slice(self.topic.as_bytes());
         if let Some(id) = self.packet_id {
             buf.put_u16(id);
         }
