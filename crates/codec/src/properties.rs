@@ -813,6 +813,81 @@ property_set! {
 mod tests {
     use super::*;
 
+    /// A value of the right type for each property id.
+    fn sample(id: u8) -> Property<'static> {
+        use Property::*;
+        match id {
+            0x01 => PayloadFormatIndicator(1),
+            0x02 => MessageExpiryInterval(1),
+            0x03 => ContentType("t"),
+            0x08 => ResponseTopic("r"),
+            0x09 => CorrelationData(b"c"),
+            0x0B => SubscriptionIdentifier(1),
+            0x11 => SessionExpiryInterval(1),
+            0x12 => AssignedClientIdentifier("a"),
+            0x13 => ServerKeepAlive(1),
+            0x15 => AuthenticationMethod("m"),
+            0x16 => AuthenticationData(b"d"),
+            0x17 => RequestProblemInformation(true),
+            0x18 => WillDelayInterval(1),
+            0x19 => RequestResponseInformation(true),
+            0x1A => ResponseInformation("i"),
+            0x1C => ServerReference("s"),
+            0x1F => ReasonString("why"),
+            0x21 => ReceiveMaximum(1),
+            0x22 => TopicAliasMaximum(1),
+            0x23 => TopicAlias(1),
+            0x24 => MaximumQoS(QoS::AtLeastOnce),
+            0x25 => RetainAvailable(true),
+            0x26 => UserProperty("k", "v"),
+            0x27 => MaximumPacketSize(1),
+            0x28 => WildcardSubscriptionAvailable(true),
+            0x29 => SubscriptionIdentifierAvailable(true),
+            0x2A => SharedSubscriptionAvailable(true),
+            _ => unreachable!("no property {id:#x}"),
+        }
+    }
+
+    fn accepts<'a, P: PropertySet<'a>>(p: Property<'a>) -> bool {
+        !matches!(P::default().accept(p, &[]), Accept::NotAllowed)
+    }
+
+    /// The per-packet sets accept exactly the properties the table allows.
+    #[test]
+    fn sets_match_the_table() {
+        for info in PROPERTIES {
+            let p = sample(info.id);
+            assert_eq!(p.id(), info.id);
+            let checks: [(u16, bool); 13] = [
+                (allow::CONNECT, accepts::<ConnectProperties<'_>>(p)),
+                (allow::CONNACK, accepts::<ConnAckProperties<'_>>(p)),
+                (allow::PUBLISH, accepts::<PublishProperties<'_>>(p)),
+                (allow::WILL, accepts::<WillProperties<'_>>(p)),
+                (allow::PUBACK, accepts::<AckProperties<'_>>(p)),
+                (allow::PUBREC, accepts::<AckProperties<'_>>(p)),
+                (allow::PUBREL, accepts::<AckProperties<'_>>(p)),
+                (allow::PUBCOMP, accepts::<AckProperties<'_>>(p)),
+                (allow::SUBSCRIBE, accepts::<SubscribeProperties<'_>>(p)),
+                (allow::SUBACK, accepts::<AckProperties<'_>>(p)),
+                (allow::UNSUBSCRIBE, accepts::<UnsubscribeProperties<'_>>(p)),
+                (allow::DISCONNECT, accepts::<DisconnectProperties<'_>>(p)),
+                (allow::AUTH, accepts::<AuthProperties<'_>>(p)),
+            ];
+            for (bit, accepted) in checks {
+                assert_eq!(
+                    info.allowed & bit != 0,
+                    accepted,
+                    "{} in packet bit {bit:#x}",
+                    info.name
+                );
+            }
+            // Encoded length matches what is written.
+            let mut out = Vec::new();
+            p.write(&mut out);
+            assert_eq!(out.len(), p.encoded_len(), "{}", info.name);
+        }
+    }
+
     #[test]
     fn table_is_consistent() {
         assert_eq!(PROPERTIES.len(), 27);

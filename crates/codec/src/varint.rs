@@ -67,7 +67,8 @@ mod tests {
             write(&mut b, v);
             assert_eq!(b.len(), len(v));
             let mut a = [0u8; 4];
-            assert_eq!(&a[..write_into(&mut a, v)], &b[..]);
+            let n = write_into(&mut a, v);
+            assert_eq!(&a[..n], &b[..]);
             assert_eq!(read_vbi(&b), Vbi::Value(v, b.len(), true));
         }
         assert_eq!(read_vbi(&[0x80, 0x00]), Vbi::Value(0, 2, false));
