@@ -397,6 +397,8 @@ fn parse_one<'a, S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PResult<'a, Proper
         id::CONTENT_TYPE => map(parse::string(i, cx)?, ContentType),
         id::RESPONSE_TOPIC => {
             let (i, s) = parse::string(i, cx)?;
+            // A Response Topic is a Topic Name: non-empty, no wildcards.
+            cx.check(s.is_empty(), input, &rules::TOPIC_EMPTY)?;
             if let topic::TopicCheck::Bad(_, r) =
                 topic::check_name(s, &rules::RESPONSE_TOPIC_WILDCARD)
             {
@@ -477,7 +479,7 @@ fn parse_one<'a, S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PResult<'a, Proper
 }
 
 #[inline]
-fn map<'a, T, P>((i, v): (&'a [u8], T), f: impl FnOnce(T) -> P) -> (&'a [u8], P) {
+fn map<T, P>((i, v): (&[u8], T), f: impl FnOnce(T) -> P) -> (&[u8], P) {
     (i, f(v))
 }
 
