@@ -344,7 +344,7 @@ impl<'a> Property<'a> {
                 if s.is_empty() {
                     Some(&rules::TOPIC_EMPTY)
                 } else {
-                    str_rule(s).or(topic::check_name(s, &rules::RESPONSE_TOPIC_WILDCARD).rule())
+                    topic::check_name(s, &rules::RESPONSE_TOPIC_WILDCARD).rule()
                 }
             }
             ContentType(s)

@@ -105,6 +105,9 @@ fn ascii_to_str(data: &[u8]) -> &str {
 /// empty name next to a Topic Alias). `wildcard` is the rule to cite for a
 /// wildcard character, which depends on where the name appears.
 pub fn check_name(s: &str, wildcard: &'static Rule) -> TopicCheck {
+    if s.len() > 0xFFFF {
+        return TopicCheck::Bad(0xFFFF, &rules::TOPIC_TOO_LONG);
+    }
     for (i, b) in s.bytes().enumerate() {
         match b {
             0 => return TopicCheck::Bad(i, &rules::TOPIC_NUL),
@@ -126,6 +129,9 @@ pub fn check_topic_name(s: &str) -> TopicCheck {
 /// Checks a Topic Filter, including (5.0) the shared-subscription form
 /// `$share/{ShareName}/{filter}`.
 pub fn check_filter(s: &str, version: ProtocolVersion) -> TopicCheck {
+    if s.len() > 0xFFFF {
+        return TopicCheck::Bad(0xFFFF, &rules::TOPIC_TOO_LONG);
+    }
     if s.is_empty() {
         return TopicCheck::Bad(0, &rules::TOPIC_EMPTY);
     }

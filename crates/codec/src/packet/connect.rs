@@ -261,9 +261,7 @@ impl<'a> Connect<'a> {
                 ensure(!w.properties.is_empty(), &rules::VERSION_FEATURE, v)?;
             }
             n += props_len(&w.properties, v)?;
-            if let Some(r) =
-                str_rule(w.topic).or(topic::check_name(w.topic, &rules::TOPIC_NAME_WILDCARD).rule())
-            {
+            if let Some(r) = topic::check_name(w.topic, &rules::TOPIC_NAME_WILDCARD).rule() {
                 return fail(r);
             }
             ensure(w.topic.is_empty(), &rules::TOPIC_EMPTY, v)?;

@@ -5,7 +5,7 @@ use bytes::BufMut;
 use super::{ensure, props_len, write_props};
 use crate::error::{rules, EncodeError};
 use crate::parse::{self, Cx, PResult, Sink};
-use crate::properties::{self, str_rule, PublishProperties};
+use crate::properties::{self, PublishProperties};
 use crate::topic;
 use crate::types::{ProtocolVersion, QoS, Role};
 
@@ -132,9 +132,6 @@ impl<'a> Publish<'a> {
             (_, Some(_)) => {}
         }
         if !topic::plain_ascii(self.topic.as_bytes()) || self.topic.len() > 0xFFFF {
-            if let Some(r) = str_rule(self.topic) {
-                return Err(EncodeError::new(r, v));
-            }
             if let Some(r) = topic::check_name(self.topic, &rules::PUBLISH_TOPIC_WILDCARD).rule() {
                 return Err(EncodeError::new(r, v));
             }

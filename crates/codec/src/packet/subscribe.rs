@@ -6,7 +6,7 @@ use super::{ensure, props_len, write_props};
 use crate::error::{rules, EncodeError, Rule};
 use crate::list::{put_bin, wire_str, Item, List};
 use crate::parse::{self, Cx, PResult, Sink};
-use crate::properties::{self, str_rule, AckProperties, SubscribeProperties};
+use crate::properties::{self, AckProperties, SubscribeProperties};
 use crate::reason::SubscribeReasonCode;
 use crate::topic;
 use crate::types::{ProtocolVersion, QoS};
@@ -207,10 +207,11 @@ impl<'a> Subscribe<'a> {
         let mut n = 2 + props_len(&self.properties, v)?;
         let mut count = 0;
         for s in self.subscriptions.iter() {
-            if let Some(r) = str_rule(s.filter)
-                .or(topic::check_filter(s.filter, v).rule())
-                .or(options_rule(s.options.to_byte(), s.filter, v))
-            {
+            if let Some(r) = topic::check_filter(s.filter, v).rule().or(options_rule(
+                s.options.to_byte(),
+                s.filter,
+                v,
+            )) {
                 return Err(EncodeError::new(r, v));
             }
             n += s.encoded_len();

@@ -6,7 +6,7 @@ use super::{ensure, props_len, write_props};
 use crate::error::{rules, EncodeError};
 use crate::list::{Item, List};
 use crate::parse::{self, Cx, PResult, Sink};
-use crate::properties::{self, str_rule, AckProperties, UnsubscribeProperties};
+use crate::properties::{self, AckProperties, UnsubscribeProperties};
 use crate::reason::UnsubscribeReasonCode;
 use crate::topic;
 use crate::types::ProtocolVersion;
@@ -70,7 +70,7 @@ impl<'a> Unsubscribe<'a> {
         let mut n = 2 + props_len(&self.properties, v)?;
         let mut count = 0;
         for f in self.filters.iter() {
-            if let Some(r) = str_rule(f).or(topic::check_filter(f, v).rule()) {
+            if let Some(r) = topic::check_filter(f, v).rule() {
                 return Err(EncodeError::new(r, v));
             }
             n += f.encoded_len();

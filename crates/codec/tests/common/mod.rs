@@ -27,8 +27,23 @@ impl Case {
     }
 }
 
+/// `corpus/packets`, found from the crate directory upwards (this file is
+/// shared by the codec's tests and `spec-tests`).
 pub fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../corpus/packets")
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let candidate = dir.join("corpus/packets");
+        if candidate.is_dir() || !dir.pop() {
+            return candidate;
+        }
+    }
+}
+
+/// The case called `name` (file name without `.hex`).
+pub fn load_one(name: &str) -> Case {
+    let path = corpus_dir().join(format!("{name}.hex"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse_case(name, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
