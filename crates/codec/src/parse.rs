@@ -224,6 +224,9 @@ pub(crate) fn string_with<'a, S: Sink>(
     invalid: &'static Rule,
 ) -> PResult<'a, &'a str> {
     let (rest, data) = binary(input)?;
+    if let Some((s, _)) = topic::ascii_nonul_str(data) {
+        return Ok((rest, s));
+    }
     let s = utf8(data, cx, invalid)?;
     if let Some(pos) = memchr0(s.as_bytes()) {
         cx.report(&data[pos..], &rules::UTF8_NUL)?;
@@ -283,6 +286,15 @@ pub(crate) fn topic_name<'a, S: Sink>(
 #[inline]
 pub(crate) fn topic_filter<'a, S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PResult<'a, &'a str> {
     let (rest, data) = binary(input)?;
+    if let Some((s, wild)) = topic::ascii_nonul_str(data) {
+        // Plain ASCII without wildcards needs no level walk unless it may
+        // be a shared subscription or is empty.
+        if !wild && !s.is_empty() && !(cx.v5() && s.starts_with("$share")) {
+            return Ok((rest, s));
+        }
+        report_topic(data, cx, topic::check_filter(s, cx.version))?;
+        return Ok((rest, s));
+    }
     let s = utf8(data, cx, &rules::UTF8_INVALID)?;
     report_topic(data, cx, topic::check_filter(s, cx.version))?;
     Ok((rest, s))

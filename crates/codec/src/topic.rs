@@ -48,44 +48,65 @@ const fn zero_bytes(w: u64) -> u64 {
     w.wrapping_sub(LO) & !w & HI
 }
 
-/// One 8-byte word: all bytes ASCII and none of NUL, '+', '#'.
+/// Classifies bytes eight at a time: `(plain, wild)` where `plain` means
+/// every byte is ASCII and none is NUL, and `wild` means some byte is '+'
+/// or '#'.
 #[inline(always)]
-const fn word_is_plain(w: u64) -> bool {
-    (w & HI)
-        | zero_bytes(w)
-        | zero_bytes(w ^ (LO * b'+' as u64))
-        | zero_bytes(w ^ (LO * b'#' as u64))
-        == 0
-}
-
-/// True when every byte is ASCII and none is NUL, '+' or '#'; eight bytes
-/// at a time.
-#[inline(always)]
-pub(crate) fn plain_ascii(data: &[u8]) -> bool {
+pub(crate) fn scan(data: &[u8]) -> (bool, bool) {
+    #[inline(always)]
+    fn word(w: u64) -> (u64, u64) {
+        let bad = (w & HI) | zero_bytes(w);
+        let wild = zero_bytes(w ^ (LO * b'+' as u64)) | zero_bytes(w ^ (LO * b'#' as u64));
+        (bad, wild)
+    }
+    let mut bad = 0u64;
+    let mut wild = 0u64;
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
-        if !word_is_plain(u64::from_le_bytes(w)) {
-            return false;
-        }
+        let (b, x) = word(u64::from_le_bytes(w));
+        bad |= b;
+        wild |= x;
     }
     let tail = chunks.remainder();
-    if tail.is_empty() {
-        return true;
+    if !tail.is_empty() {
+        let w = if data.len() >= 8 {
+            // Re-check the last eight bytes: overlaps bytes already seen.
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&data[data.len() - 8..]);
+            u64::from_le_bytes(w)
+        } else {
+            // Short input: pad with a harmless byte ('a') to a whole word.
+            let mut w = u64::from_le_bytes([b'a'; 8]);
+            for (i, &b) in tail.iter().enumerate() {
+                w = (w & !(0xff << (8 * i))) | (u64::from(b) << (8 * i));
+            }
+            w
+        };
+        let (b, x) = word(w);
+        bad |= b;
+        wild |= x;
     }
-    if data.len() >= 8 {
-        // Re-check the last eight bytes: overlaps bytes already seen.
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&data[data.len() - 8..]);
-        return word_is_plain(u64::from_le_bytes(w));
+    (bad == 0, wild != 0)
+}
+
+/// True when every byte is ASCII and none is NUL, '+' or '#'.
+#[inline(always)]
+pub(crate) fn plain_ascii(data: &[u8]) -> bool {
+    scan(data) == (true, false)
+}
+
+/// `data` as `&str` when every byte is ASCII and none is NUL (the common
+/// case for every string field), without a second validation pass.
+#[inline(always)]
+pub(crate) fn ascii_nonul_str(data: &[u8]) -> Option<(&str, bool)> {
+    let (plain, wild) = scan(data);
+    if plain {
+        Some((ascii_to_str(data), wild))
+    } else {
+        None
     }
-    // Short names: pad with a harmless byte ('a') to a whole word.
-    let mut w = u64::from_le_bytes([b'a'; 8]);
-    for (i, &b) in tail.iter().enumerate() {
-        w = (w & !(0xff << (8 * i))) | (u64::from(b) << (8 * i));
-    }
-    word_is_plain(w)
 }
 
 /// `data` as `&str`, for bytes [`plain_ascii`] accepted.
@@ -93,7 +114,7 @@ pub(crate) fn plain_ascii(data: &[u8]) -> bool {
 #[allow(unsafe_code)]
 fn ascii_to_str(data: &[u8]) -> &str {
     debug_assert!(data.is_ascii());
-    // SAFETY: the only caller passes bytes that `plain_ascii` accepted, so
+    // SAFETY: callers pass only bytes that `scan` classified as plain, so
     // every byte is below 0x80. A sequence of bytes below 0x80 is valid
     // UTF-8 (each byte is a one-byte code point), which is the whole
     // requirement of `from_utf8_unchecked`. The decode fuzz targets run
@@ -161,25 +182,21 @@ pub fn check_filter(s: &str, version: ProtocolVersion) -> TopicCheck {
 }
 
 fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
+    // One pass: each wildcard must fill its level ('+' between separators,
+    // '#' alone in the last level).
     let b = s.as_bytes();
-    let mut level_start = start;
-    let mut i = start;
-    while i <= b.len() {
-        if i == b.len() || b[i] == b'/' {
-            let level = &b[level_start..i];
-            if level.len() > 1 {
-                if let Some(p) = level.iter().position(|&c| c == b'#') {
-                    return TopicCheck::Bad(level_start + p, &rules::FILTER_HASH_PLACEMENT);
-                }
-                if let Some(p) = level.iter().position(|&c| c == b'+') {
-                    return TopicCheck::Bad(level_start + p, &rules::FILTER_PLUS_PLACEMENT);
-                }
-            } else if level == b"#" && i != b.len() {
-                return TopicCheck::Bad(level_start, &rules::FILTER_HASH_PLACEMENT);
+    let last = b.len() - 1;
+    for (i, &c) in b.iter().enumerate().skip(start) {
+        let level_start = i == start || b[i - 1] == b'/';
+        match c {
+            b'+' if !(level_start && (i == last || b[i + 1] == b'/')) => {
+                return TopicCheck::Bad(i, &rules::FILTER_PLUS_PLACEMENT)
             }
-            level_start = i + 1;
+            b'#' if !(level_start && i == last) => {
+                return TopicCheck::Bad(i, &rules::FILTER_HASH_PLACEMENT)
+            }
+            _ => {}
         }
-        i += 1;
     }
     TopicCheck::Ok
 }

@@ -1,0 +1,1 @@
+//! Stream builders shared by the benchmarks live in benches/codecs.rs.
