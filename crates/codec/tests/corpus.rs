@@ -136,5 +136,9 @@ fn clip(text: String) -> String {
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}\n... ({} more characters)", &text[..cut], text.len() - cut)
+    format!(
+        "{}\n... ({} more characters)",
+        &text[..cut],
+        text.len() - cut
+    )
 }
