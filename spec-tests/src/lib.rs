@@ -77,3 +77,63 @@ pub fn accepts(name: &str) {
 pub fn hex(text: &str) -> Vec<u8> {
     corpus::parse_hex(text).unwrap_or_else(|e| panic!("bad hex {text:?}: {e}"))
 }
+
+/// The BOM statements (MQTT-1.5.3-3, MQTT-1.5.4-3): corpus case `name`
+/// is valid and its topic keeps U+FEFF.
+pub fn bom_is_kept(name: &str) {
+    use mqttkit_codec::Packet;
+    accepts(name);
+    let c = corpus::load_one(name);
+    let (p, _) = c.decoder().decode(&c.bytes).unwrap();
+    let Packet::Publish(p) = p else {
+        panic!("{name}: {p:?}")
+    };
+    assert_eq!(p.topic, "a/\u{feff}b", "{name}");
+}
+
+/// MQTT-2.3.1-5 / MQTT-2.2.1-2: in corpus case `name` the two bytes after a
+/// QoS 0 topic are payload, and the encoder refuses a QoS 0 PUBLISH with a
+/// Packet Identifier, citing `statement`.
+pub fn qos0_has_no_packet_identifier(name: &str, statement: &str) {
+    use mqttkit_codec::{Packet, Publish, QoS};
+    accepts(name);
+    let c = corpus::load_one(name);
+    let (p, _) = c.decoder().decode(&c.bytes).unwrap();
+    let Packet::Publish(p) = p else {
+        panic!("{name}: {p:?}")
+    };
+    assert_eq!(
+        (p.packet_id, &p.payload[..2]),
+        (None, &[0u8, 1][..]),
+        "{name}"
+    );
+    let mut bad = Publish::new("t", b"x");
+    bad.packet_id = Some(1);
+    assert_eq!(
+        Packet::Publish(bad)
+            .to_vec(c.version)
+            .unwrap_err()
+            .statement(),
+        statement
+    );
+    bad.qos = QoS::AtLeastOnce;
+    assert!(Packet::Publish(bad).to_vec(c.version).is_ok());
+}
+
+/// MQTT-4.7.3-3: the encoder refuses a 65536-byte topic and the decoder
+/// takes a 65535-byte one.
+pub fn topic_length_limit(version: mqttkit_codec::ProtocolVersion) {
+    use mqttkit_codec::{Decoder, Packet, Publish};
+    let long = "a".repeat(65_536);
+    let e = Packet::Publish(Publish::new(&long, b""))
+        .to_vec(version)
+        .unwrap_err();
+    assert_eq!(e.statement(), "MQTT-4.7.3-3");
+    let max = "a".repeat(65_535);
+    let bytes = Packet::Publish(Publish::new(&max, b""))
+        .to_vec(version)
+        .unwrap();
+    let (p, n) = Decoder::new(version).decode(&bytes).unwrap();
+    assert_eq!(n, bytes.len());
+    assert!(matches!(p, Packet::Publish(p) if p.topic.len() == 65_535));
+}
