@@ -656,7 +656,7 @@ impl Gen<'_, '_> {
             let n = 65_534 + self.len(2)?;
             return Ok(vec![0xA5; n]);
         }
-        let n = self.len(16)?;
+        let n = self.len(16)?.min(self.u.len());
         Ok(self.u.bytes(n)?.to_vec())
     }
 
@@ -673,7 +673,7 @@ impl Gen<'_, '_> {
             let fill = self.byte()?;
             return Ok(vec![fill; n]);
         }
-        let n = self.len(32)?;
+        let n = self.len(32)?.min(self.u.len());
         Ok(self.u.bytes(n)?.to_vec())
     }
 

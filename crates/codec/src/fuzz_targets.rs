@@ -16,6 +16,7 @@ use core::fmt::{self, Write as _};
 
 use crate::error::{rules, DecodeError, Rule, Violation, Violations};
 use crate::packet::{FixedHeader, Packet};
+use crate::topic::{self, TopicCheck};
 use crate::types::{PacketType, ProtocolVersion, Role};
 use crate::{Decoder, StreamDecoder, MAX_PACKET_SIZE};
 
@@ -141,6 +142,7 @@ pub fn check_decode(d: &Decoder, buf: &[u8]) -> Option<usize> {
             assert_eq!(n, ln, "strict and lenient lengths differ");
             assert_eq!(p, lp, "strict and lenient packets differ");
             check_packet(p, *n, buf);
+            check_topics(p, d.version);
             check_reencode_strict(d, p);
             Some(*n)
         }
@@ -214,6 +216,51 @@ fn check_packet(p: &Packet<'_>, n: usize, buf: &[u8]) {
     }
 }
 
+/// An oracle independent of the decoder's fast paths: every topic in a
+/// strictly decoded packet passes the plain (byte by byte) topic checks.
+fn check_topics(p: &Packet<'_>, version: ProtocolVersion) {
+    let name_ok = |t: &str| {
+        assert_eq!(
+            topic::check_name(t, &rules::TOPIC_NAME_WILDCARD),
+            TopicCheck::Ok,
+            "strictly decoded topic name {t:?}"
+        );
+    };
+    match p {
+        Packet::Publish(x) => {
+            name_ok(x.topic);
+            let v5 = p.connect_version().unwrap_or(version).is_v5();
+            assert!(
+                !x.topic.is_empty() || (v5 && x.properties.topic_alias.is_some()),
+                "empty topic name"
+            );
+            if let Some(t) = x.properties.response_topic {
+                name_ok(t);
+            }
+        }
+        Packet::Connect(c) => {
+            if let Some(w) = &c.will {
+                name_ok(w.topic);
+                assert!(!w.topic.is_empty(), "empty will topic");
+                if let Some(t) = w.properties.response_topic {
+                    name_ok(t);
+                }
+            }
+        }
+        Packet::Subscribe(x) => {
+            for s in x.subscriptions.iter() {
+                assert_eq!(topic::check_filter(s.filter, version), TopicCheck::Ok);
+            }
+        }
+        Packet::Unsubscribe(x) => {
+            for f in x.filters.iter() {
+                assert_eq!(topic::check_filter(f, version), TopicCheck::Ok);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn check_violations(v: &Violations, n: usize) {
     assert!(v.len() <= Violations::CAPACITY && v.len() <= v.total());
     assert_eq!(v.iter().count(), v.len());
@@ -252,7 +299,7 @@ fn check_error(e: &DecodeError, buf: &[u8]) {
 fn check_reencode_strict(d: &Decoder, p: &Packet<'_>) {
     let len = p
         .encoded_len(d.version)
-        .unwrap_or_else(|e| panic!("strictly decoded packet refused by encoded_len: {e}\n{p:?}"));
+        .unwrap_or_else(|e| panic!("strictly decoded packet refused by the encoder: {e}\n{p:?}"));
     let out = p
         .to_vec(d.version)
         .unwrap_or_else(|e| panic!("strictly decoded packet refused by the encoder: {e}\n{p:?}"));

@@ -71,6 +71,11 @@ pub use types::{PacketType, ProtocolVersion, QoS, Role};
 
 use parse::{Cx, Lenient, Strict};
 
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The largest packet the protocol can express: a 5-byte fixed header
 /// (1 type byte + 4 length bytes) and a 268,435,455-byte body.
 pub const MAX_PACKET_SIZE: usize = 1 + 4 + varint::MAX as usize;

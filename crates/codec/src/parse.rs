@@ -289,10 +289,10 @@ pub(crate) fn topic_filter<'a, S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PRes
     if let Some((s, wild)) = topic::ascii_nonul_str(data) {
         // Plain ASCII without wildcards needs no level walk unless it may
         // be a shared subscription or is empty.
-        if !wild && !s.is_empty() && !(cx.v5() && s.starts_with("$share")) {
-            return Ok((rest, s));
+        let needs_walk = wild || s.is_empty() || (cx.v5() && s.starts_with("$share"));
+        if needs_walk {
+            report_topic(data, cx, topic::check_filter(s, cx.version))?;
         }
-        report_topic(data, cx, topic::check_filter(s, cx.version))?;
         return Ok((rest, s));
     }
     let s = utf8(data, cx, &rules::UTF8_INVALID)?;
