@@ -156,7 +156,7 @@ pub fn check_filter(s: &str, version: ProtocolVersion) -> TopicCheck {
     if s.is_empty() {
         return TopicCheck::Bad(0, &rules::TOPIC_EMPTY);
     }
-    if let Some(i) = s.bytes().position(|b| b == 0) {
+    if let Some(i) = memchr_nul(s.as_bytes()) {
         return TopicCheck::Bad(i, &rules::TOPIC_NUL);
     }
     let mut start = 0;
@@ -185,20 +185,32 @@ fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
     // One pass: each wildcard must fill its level ('+' between separators,
     // '#' alone in the last level).
     let b = s.as_bytes();
-    let last = b.len() - 1;
-    for (i, &c) in b.iter().enumerate().skip(start) {
-        let level_start = i == start || b[i - 1] == b'/';
-        match c {
-            b'+' if !(level_start && (i == last || b[i + 1] == b'/')) => {
-                return TopicCheck::Bad(i, &rules::FILTER_PLUS_PLACEMENT)
+    let n = b.len();
+    let mut i = start;
+    while i < n {
+        let c = b[i];
+        if c == b'+' || c == b'#' {
+            let level_start = i == start || b[i - 1] == b'/';
+            let level_end = i + 1 == n || b[i + 1] == b'/';
+            if c == b'+' && !(level_start && level_end) {
+                return TopicCheck::Bad(i, &rules::FILTER_PLUS_PLACEMENT);
             }
-            b'#' if !(level_start && i == last) => {
-                return TopicCheck::Bad(i, &rules::FILTER_HASH_PLACEMENT)
+            if c == b'#' && !(level_start && i + 1 == n) {
+                return TopicCheck::Bad(i, &rules::FILTER_HASH_PLACEMENT);
             }
-            _ => {}
         }
+        i += 1;
     }
     TopicCheck::Ok
+}
+
+#[inline]
+fn memchr_nul(b: &[u8]) -> Option<usize> {
+    if scan(b).0 {
+        None
+    } else {
+        b.iter().position(|&c| c == 0)
+    }
 }
 
 /// True when a filter is a 5.0 shared subscription (`$share/...`).
