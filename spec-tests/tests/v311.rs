@@ -7,38 +7,20 @@ use mqttkit_spec_tests::{accepts, rejects};
 /// MQTT-1.5.3-1: String bytes must be well-formed UTF-8 without surrogates U+D800-U+DFFF; a receiver closes the connection otherwise.
 #[test]
 fn mqtt_1_5_3_1_string_bytes_must_be_well_formed_utf() {
-    rejects(
-        "311-connect-client-id-not-utf8-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
-    rejects(
-        "311-connect-client-id-surrogate-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
-    rejects(
-        "311-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
-    rejects(
-        "311-connect-username-utf8-mqtt-3-1-3-11-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
-    rejects(
-        "311-connect-will-topic-utf8-mqtt-3-1-3-10-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
-    rejects(
-        "311-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
-    rejects(
-        "311-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
-    rejects(
-        "311-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
+    rejects("311-connect-client-id-not-utf8-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects("311-connect-client-id-not-utf8-mqtt-3-1-3-4", "MQTT-1.5.3-1");
+    rejects("311-connect-client-id-surrogate-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects("311-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects("311-connect-username-not-utf8-mqtt-3-1-3-11", "MQTT-1.5.3-1");
+    rejects("311-connect-username-utf8-mqtt-3-1-3-11-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects("311-connect-will-topic-not-utf8-mqtt-3-1-3-10", "MQTT-1.5.3-1");
+    rejects("311-connect-will-topic-utf8-mqtt-3-1-3-10-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects("311-publish-topic-not-utf8-mqtt-3-3-2-1", "MQTT-1.5.3-1");
+    rejects("311-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects("311-subscribe-filter-not-utf8-mqtt-3-8-3-1", "MQTT-1.5.3-1");
+    rejects("311-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects("311-unsubscribe-filter-not-utf8-mqtt-3-10-3-1", "MQTT-1.5.3-1");
+    rejects("311-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
     accepts("311-connect-basic");
 }
 
@@ -54,11 +36,9 @@ fn mqtt_1_5_3_2_strings_must_not_encode_u_0000_a() {
 #[test]
 fn mqtt_2_2_2_1_fixed_header_flag_bits_marked_reserved_must() {
     rejects("311-connack-flags-mqtt-2-2-2-1", "MQTT-2.2.2-1");
+    rejects("311-pingreq-flags-close-mqtt-2-2-2-2", "MQTT-2.2.2-1");
     rejects("311-pingreq-flags-mqtt-2-2-2-1", "MQTT-2.2.2-1");
-    rejects(
-        "311-pingresp-flags-close-mqtt-2-2-2-2-mqtt-2-2-2-1",
-        "MQTT-2.2.2-1",
-    );
+    rejects("311-pingresp-flags-close-mqtt-2-2-2-2-mqtt-2-2-2-1", "MQTT-2.2.2-1");
     rejects("311-puback-flags-mqtt-2-2-2-1", "MQTT-2.2.2-1");
     accepts("311-connack-accepted");
 }
@@ -66,25 +46,18 @@ fn mqtt_2_2_2_1_fixed_header_flag_bits_marked_reserved_must() {
 /// MQTT-2.2.2-2: On receiving invalid fixed-header flags the receiver closes the network connection.
 #[test]
 fn mqtt_2_2_2_2_on_receiving_invalid_fixed_header_flags_the() {
-    rejects(
-        "311-pingresp-flags-close-mqtt-2-2-2-2-mqtt-2-2-2-1",
-        "MQTT-2.2.2-1",
-    );
-    accepts("311-pingresp-basic");
+    rejects("311-pingreq-flags-close-mqtt-2-2-2-2", "MQTT-2.2.2-1");
+    rejects("311-pingresp-flags-close-mqtt-2-2-2-2-mqtt-2-2-2-1", "MQTT-2.2.2-1");
+    accepts("311-pingreq-basic");
 }
 
 /// MQTT-2.3.1-1: SUBSCRIBE, UNSUBSCRIBE and QoS>0 PUBLISH carry a non-zero 16-bit Packet Identifier.
 #[test]
 fn mqtt_2_3_1_1_subscribe_unsubscribe_and_qos_0_publish_carry() {
-    rejects(
-        "311-publish-qos1-packet-id-zero-mqtt-2-3-1-1",
-        "MQTT-2.3.1-1",
-    );
+    rejects("311-publish-qos1-packet-id-zero-mqtt-2-3-1-1", "MQTT-2.3.1-1");
+    rejects("311-publish-qos2-packet-id-zero-mqtt-2-3-1-1", "MQTT-2.3.1-1");
     rejects("311-subscribe-packet-id-zero-mqtt-2-3-1-1", "MQTT-2.3.1-1");
-    rejects(
-        "311-unsubscribe-packet-id-zero-mqtt-2-3-1-1",
-        "MQTT-2.3.1-1",
-    );
+    rejects("311-unsubscribe-packet-id-zero-mqtt-2-3-1-1", "MQTT-2.3.1-1");
     accepts("311-publish-bom-kept-mqtt-1-5-3-3");
 }
 
@@ -105,24 +78,17 @@ fn mqtt_3_1_2_9_with_will_flag_1_the_payload_must() {
 /// MQTT-3.1.2-11: With Will Flag=0, Will QoS and Will Retain are zero and no Will Topic or Message appears.
 #[test]
 fn mqtt_3_1_2_11_with_will_flag_0_will_qos_and() {
-    rejects(
-        "311-connect-will-qos-without-will-mqtt-3-1-2-11-mqtt-3-1-2-13",
-        "MQTT-3.1.2-13",
-    );
+    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-11", "MQTT-3.1.2-13");
+    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-11-mqtt-3-1-2-13", "MQTT-3.1.2-13");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-13: Will Flag=0 requires the Will QoS bits to be 0.
 #[test]
 fn mqtt_3_1_2_13_will_flag_0_requires_the_will_qos() {
-    rejects(
-        "311-connect-will-qos-without-will-mqtt-3-1-2-11-mqtt-3-1-2-13",
-        "MQTT-3.1.2-13",
-    );
-    rejects(
-        "311-connect-will-qos-without-will-mqtt-3-1-2-13",
-        "MQTT-3.1.2-13",
-    );
+    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-11", "MQTT-3.1.2-13");
+    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-11-mqtt-3-1-2-13", "MQTT-3.1.2-13");
+    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-13", "MQTT-3.1.2-13");
     accepts("311-connect-basic");
 }
 
@@ -136,74 +102,52 @@ fn mqtt_3_1_2_14_with_will_flag_1_the_will_qos() {
 /// MQTT-3.1.2-15: Will Flag=0 requires the Will Retain bit to be 0.
 #[test]
 fn mqtt_3_1_2_15_will_flag_0_requires_the_will_retain() {
-    rejects(
-        "311-connect-will-retain-without-will-mqtt-3-1-2-15",
-        "MQTT-3.1.2-15",
-    );
+    rejects("311-connect-will-retain-without-will-mqtt-3-1-2-15", "MQTT-3.1.2-15");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-18: User Name Flag=0 means the payload carries no User Name.
 #[test]
 fn mqtt_3_1_2_18_user_name_flag_0_means_the_payload() {
-    rejects(
-        "311-connect-extra-bytes-without-username-mqtt-3-1-2-18",
-        "MQTT-3.1.2-18",
-    );
+    rejects("311-connect-extra-bytes-without-username-mqtt-3-1-2-18", "MQTT-3.1.2-18");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-19: User Name Flag=1 means the payload carries a User Name.
 #[test]
 fn mqtt_3_1_2_19_user_name_flag_1_means_the_payload() {
-    rejects(
-        "311-connect-username-missing-mqtt-3-1-2-19",
-        "MQTT-3.1.2-19",
-    );
+    rejects("311-connect-username-missing-mqtt-3-1-2-19", "MQTT-3.1.2-19");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-20: Password Flag=0 means the payload carries no Password.
 #[test]
 fn mqtt_3_1_2_20_password_flag_0_means_the_payload_carries() {
-    rejects(
-        "311-connect-extra-bytes-without-password-mqtt-3-1-2-20",
-        "MQTT-3.1.2-20",
-    );
+    rejects("311-connect-extra-bytes-without-password-mqtt-3-1-2-20", "MQTT-3.1.2-20");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-21: Password Flag=1 means the payload carries a Password.
 #[test]
 fn mqtt_3_1_2_21_password_flag_1_means_the_payload_carries() {
-    rejects(
-        "311-connect-password-missing-mqtt-3-1-2-21",
-        "MQTT-3.1.2-21",
-    );
-    rejects(
-        "311-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-21",
-        "MQTT-3.1.2-21",
-    );
+    rejects("311-connect-password-missing-mqtt-3-1-2-21", "MQTT-3.1.2-21");
+    rejects("311-connect-payload-order-mqtt-3-1-3-1", "MQTT-3.1.2-21");
+    rejects("311-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-21", "MQTT-3.1.2-21");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-22: Password Flag must be 0 whenever User Name Flag is 0.
 #[test]
 fn mqtt_3_1_2_22_password_flag_must_be_0_whenever_user() {
-    rejects(
-        "311-connect-password-without-username-mqtt-3-1-2-22",
-        "MQTT-3.1.2-22",
-    );
+    rejects("311-connect-password-without-username-mqtt-3-1-2-22", "MQTT-3.1.2-22");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.3-1: Present CONNECT payload fields come in order: ClientId, Will Topic, Will Message, User Name, Password.
 #[test]
 fn mqtt_3_1_3_1_present_connect_payload_fields_come_in_order() {
-    rejects(
-        "311-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-21",
-        "MQTT-3.1.2-21",
-    );
+    rejects("311-connect-payload-order-mqtt-3-1-3-1", "MQTT-3.1.2-21");
+    rejects("311-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-21", "MQTT-3.1.2-21");
     accepts("311-connect-basic");
 }
 
@@ -217,50 +161,38 @@ fn mqtt_3_1_3_3_the_clientid_is_mandatory_and_is_the() {
 /// MQTT-3.1.3-4: The ClientId is a UTF-8 encoded string.
 #[test]
 fn mqtt_3_1_3_4_the_clientid_is_a_utf_8_encoded() {
-    rejects(
-        "311-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
+    rejects("311-connect-client-id-not-utf8-mqtt-3-1-3-4", "MQTT-1.5.3-1");
+    rejects("311-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-3-1", "MQTT-1.5.3-1");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.3-7: A CONNECT with an empty ClientId must have CleanSession=1.
 #[test]
 fn mqtt_3_1_3_7_a_connect_with_an_empty_clientid_must() {
-    rejects(
-        "311-connect-empty-client-id-persistent-mqtt-3-1-3-7",
-        "MQTT-3.1.3-7",
-    );
+    rejects("311-connect-empty-client-id-persistent-mqtt-3-1-3-7", "MQTT-3.1.3-7");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.3-10: Will Topic is a UTF-8 encoded string.
 #[test]
 fn mqtt_3_1_3_10_will_topic_is_a_utf_8_encoded() {
-    rejects(
-        "311-connect-will-topic-utf8-mqtt-3-1-3-10-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
+    rejects("311-connect-will-topic-not-utf8-mqtt-3-1-3-10", "MQTT-1.5.3-1");
+    rejects("311-connect-will-topic-utf8-mqtt-3-1-3-10-mqtt-1-5-3-1", "MQTT-1.5.3-1");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.3-11: User Name is a UTF-8 encoded string.
 #[test]
 fn mqtt_3_1_3_11_user_name_is_a_utf_8_encoded() {
-    rejects(
-        "311-connect-username-utf8-mqtt-3-1-3-11-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
+    rejects("311-connect-username-not-utf8-mqtt-3-1-3-11", "MQTT-1.5.3-1");
+    rejects("311-connect-username-utf8-mqtt-3-1-3-11-mqtt-1-5-3-1", "MQTT-1.5.3-1");
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.2.2-4: A CONNACK with a non-zero return code has Session Present 0.
 #[test]
 fn mqtt_3_2_2_4_a_connack_with_a_non_zero_return() {
-    rejects(
-        "311-connack-session-present-on-refusal-mqtt-3-2-2-4",
-        "MQTT-3.2.2-4",
-    );
+    rejects("311-connack-session-present-on-refusal-mqtt-3-2-2-4", "MQTT-3.2.2-4");
     accepts("311-connack-accepted");
 }
 
@@ -281,30 +213,23 @@ fn mqtt_3_3_1_4_publish_must_not_set_both_qos_bits() {
 /// MQTT-3.3.2-1: Topic Name is present as the first variable-header field and is a UTF-8 string.
 #[test]
 fn mqtt_3_3_2_1_topic_name_is_present_as_the_first() {
-    rejects(
-        "311-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
+    rejects("311-publish-topic-not-utf8-mqtt-3-3-2-1", "MQTT-1.5.3-1");
+    rejects("311-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
     accepts("311-publish-bom-kept-mqtt-1-5-3-3");
 }
 
 /// MQTT-3.3.2-2: PUBLISH Topic Name contains no wildcard characters.
 #[test]
 fn mqtt_3_3_2_2_publish_topic_name_contains_no_wildcard_characters() {
-    rejects(
-        "311-publish-topic-wildcard-hash-mqtt-3-3-2-2",
-        "MQTT-3.3.2-2",
-    );
-    rejects(
-        "311-publish-topic-wildcard-plus-mqtt-3-3-2-2",
-        "MQTT-3.3.2-2",
-    );
+    rejects("311-publish-topic-wildcard-hash-mqtt-3-3-2-2", "MQTT-3.3.2-2");
+    rejects("311-publish-topic-wildcard-plus-mqtt-3-3-2-2", "MQTT-3.3.2-2");
     accepts("311-publish-bom-kept-mqtt-1-5-3-3");
 }
 
 /// MQTT-3.6.1-1: PUBREL fixed-header flags must be 0,0,1,0; Server treats anything else as malformed and closes.
 #[test]
 fn mqtt_3_6_1_1_pubrel_fixed_header_flags_must_be_0() {
+    rejects("311-pubrel-flags-0011-mqtt-3-6-1-1", "MQTT-3.6.1-1");
     rejects("311-pubrel-flags-mqtt-3-6-1-1", "MQTT-3.6.1-1");
     accepts("311-pubrel-basic");
 }
@@ -319,10 +244,8 @@ fn mqtt_3_8_1_1_subscribe_fixed_header_flags_must_be_0() {
 /// MQTT-3.8.3-1: SUBSCRIBE Topic Filters are UTF-8 encoded strings.
 #[test]
 fn mqtt_3_8_3_1_subscribe_topic_filters_are_utf_8_encoded() {
-    rejects(
-        "311-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
+    rejects("311-subscribe-filter-not-utf8-mqtt-3-8-3-1", "MQTT-1.5.3-1");
+    rejects("311-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
     accepts("311-subscribe-dollar-sys");
 }
 
@@ -337,16 +260,15 @@ fn mqtt_3_8_3_3_subscribe_payload_holds_at_least_one_topic() {
 #[test]
 fn mqtt_3_8_3_4_non_zero_reserved_payload_bits_or_requested() {
     rejects("311-subscribe-qos3-mqtt-3-8-3-4", "MQTT-3.8.3-4");
-    rejects(
-        "311-subscribe-reserved-option-bits-mqtt-3-8-3-4",
-        "MQTT-3.8.3-4",
-    );
+    rejects("311-subscribe-reserved-option-bits-mqtt-3-8-3-4", "MQTT-3.8.3-4");
+    rejects("311-subscribe-second-filter-qos3-mqtt-3-8-3-4", "MQTT-3.8.3-4");
     accepts("311-subscribe-dollar-sys");
 }
 
 /// MQTT-3.9.3-2: SUBACK return codes are limited to 0x00, 0x01, 0x02 and 0x80.
 #[test]
 fn mqtt_3_9_3_2_suback_return_codes_are_limited_to_0x00() {
+    rejects("311-suback-return-code-81-mqtt-3-9-3-2", "MQTT-3.9.3-2");
     rejects("311-suback-undefined-code-mqtt-3-9-3-2", "MQTT-3.9.3-2");
     accepts("311-suback-failure");
 }
@@ -361,10 +283,8 @@ fn mqtt_3_10_1_1_unsubscribe_fixed_header_flags_must_be_0() {
 /// MQTT-3.10.3-1: UNSUBSCRIBE Topic Filters are contiguous UTF-8 encoded strings.
 #[test]
 fn mqtt_3_10_3_1_unsubscribe_topic_filters_are_contiguous_utf_8() {
-    rejects(
-        "311-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-3-1",
-        "MQTT-1.5.3-1",
-    );
+    rejects("311-unsubscribe-filter-not-utf8-mqtt-3-10-3-1", "MQTT-1.5.3-1");
+    rejects("311-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
     accepts("311-unsubscribe-one");
 }
 
@@ -385,10 +305,8 @@ fn mqtt_3_14_1_1_disconnect_reserved_flag_bits_must_be_zero() {
 /// MQTT-4.7.1-1: Wildcard characters may appear in Topic Filters but never in Topic Names.
 #[test]
 fn mqtt_4_7_1_1_wildcard_characters_may_appear_in_topic_filters() {
-    rejects(
-        "311-connect-will-topic-wildcard-mqtt-4-7-1-1-mqtt-4-7-1-1",
-        "MQTT-4.7.1-1",
-    );
+    rejects("311-connect-will-topic-plus-mqtt-4-7-1-1", "MQTT-4.7.1-1");
+    rejects("311-connect-will-topic-wildcard-mqtt-4-7-1-1-mqtt-4-7-1-1", "MQTT-4.7.1-1");
     accepts("311-connect-basic");
 }
 
@@ -397,6 +315,7 @@ fn mqtt_4_7_1_1_wildcard_characters_may_appear_in_topic_filters() {
 fn mqtt_4_7_1_2_stands_alone_or_after_and_is_always() {
     rejects("311-subscribe-hash-in-level-mqtt-4-7-1-2", "MQTT-4.7.1-2");
     rejects("311-subscribe-hash-not-last-mqtt-4-7-1-2", "MQTT-4.7.1-2");
+    rejects("311-unsubscribe-hash-not-last-mqtt-4-7-1-2", "MQTT-4.7.1-2");
     accepts("311-subscribe-dollar-sys");
 }
 
@@ -420,7 +339,9 @@ fn mqtt_4_7_3_1_topic_names_and_topic_filters_are_at() {
 /// MQTT-4.7.3-2: Topic Names and Topic Filters contain no U+0000 character.
 #[test]
 fn mqtt_4_7_3_2_topic_names_and_topic_filters_contain_no() {
+    rejects("311-connect-will-topic-nul-mqtt-4-7-3-2", "MQTT-4.7.3-2");
     rejects("311-publish-topic-nul-mqtt-4-7-3-2", "MQTT-4.7.3-2");
     rejects("311-subscribe-filter-nul-mqtt-4-7-3-2", "MQTT-4.7.3-2");
-    accepts("311-publish-bom-kept-mqtt-1-5-3-3");
+    rejects("311-unsubscribe-filter-nul-mqtt-4-7-3-2", "MQTT-4.7.3-2");
+    accepts("311-connect-basic");
 }

@@ -7,6 +7,10 @@ Every file starts with one comment line
 followed by the packet as hex. `expect` is `ok`, `incomplete`, or the
 statement id the strict decoder must report. Packets are built from the
 helpers below; only the deliberately broken bytes are written by hand.
+
+`python3 tools/corpus-gen/check.py` re-decodes every case with a separate
+reference checker written from the specifications and fails on any case
+whose bytes break no rule, more than one rule, or a different rule.
 """
 import os
 import struct
@@ -194,8 +198,10 @@ def slugid(statement):
     return statement.lower().replace(".", "-").replace("§", "s").replace("/", "-")
 
 
-def bad(version, ptype, what, data, statement, frm="any", about=""):
-    case(version, ptype, f"{what}-{slugid(statement)}", data, statement, frm, about or what.replace("-", " "))
+def bad(version, ptype, what, data, statement, frm="any", about="", names=None):
+    """An invalid packet. The slug ends with `names` (the statement the case
+    exercises) when given, else with the statement the decoder reports."""
+    case(version, ptype, f"{what}-{slugid(names or statement)}", data, statement, frm, about or what.replace("-", " "))
 
 
 # ======================================================================
@@ -208,7 +214,8 @@ for v in ("3.1", "3.1.1", "5"):
     case(v, "connect", "will-qos1-retain", connect(v, will=(1, True, "status/c1", b"offline", []), clean=False), frm="client")
     case(v, "connect", "keepalive-zero", connect(v, "k", keep_alive=0), frm="client")
     case(v, "connack", "accepted", connack(v), frm="server")
-    case(v, "connack", "session-present", connack(v, sp=True) if v != "3.1" else connack(v), frm="server")
+    if v != "3.1":
+        case(v, "connack", "session-present", connack(v, sp=True), frm="server")
     case(v, "publish", "qos0", publish(v, "sensors/abcdef/temp1", b"21.5 degrees"), frm="client")
     case(v, "publish", "qos1", publish(v, "a/b", b"hello", qos=1, pid=10), frm="client")
     case(v, "publish", "qos2", publish(v, "a/b/c", b"exactly once", qos=2, pid=65535), frm="client")
@@ -322,6 +329,13 @@ case("5", "pingreq", "incomplete", bytes([0xc0]), "incomplete")
 # ======================================================================
 BAD_UTF8 = b"a\xff\xfeb"
 SURROGATE = b"a\xed\xa0\x80"
+# further ways for bytes not to be UTF-8
+OVERLONG = b"a\xc0\xafb"              # '/' encoded in two bytes
+OVERLONG3 = b"x\xe0\x80\xaf"          # '/' encoded in three bytes
+LONE_CONT = b"\x80abc"                # continuation byte with no lead byte
+CUT_SEQ = b"ab\xe2\x82"               # 3-byte sequence cut after 2 bytes
+ABOVE_MAX = b"t\xf4\x90\x80\x80"      # U+110000, above U+10FFFF
+LOW_SURROGATE = b"f\xed\xb0\x80"      # U+DC00
 for v, inv, nul, sid in (("3.1.1", "MQTT-1.5.3-1", "MQTT-1.5.3-2", "3.1.1"), ("5", "MQTT-1.5.4-1", "MQTT-1.5.4-2", "5")):
     bad(v, "connect", "client-id-not-utf8", connect(v, BAD_UTF8), inv, "client")
     bad(v, "connect", "client-id-surrogate", connect(v, SURROGATE), inv, "client")
@@ -357,7 +371,7 @@ for v, inv, nul, sid in (("3.1.1", "MQTT-1.5.3-1", "MQTT-1.5.3-2", "3.1.1"), ("5
 
 V3 = "3.1.1"
 # 3.1.1 field-level UTF-8 statements: bad bytes in that field.
-bad(V3, "connect", "client-id-utf8-field-mqtt-3-1-3-4", connect(V3, BAD_UTF8), "MQTT-1.5.3-1", "client", "ClientId must be UTF-8 (MQTT-3.1.3-4)")
+bad(V3, "connect", "client-id-utf8-field-mqtt-3-1-3-4", connect(V3, OVERLONG), "MQTT-1.5.3-1", "client", "ClientId must be UTF-8 (MQTT-3.1.3-4)")
 bad(V3, "connect", "will-topic-utf8-mqtt-3-1-3-10", connect(V3, will=(0, False, BAD_UTF8, b"m", [])), "MQTT-1.5.3-1", "client", "Will Topic must be UTF-8 (MQTT-3.1.3-10)")
 bad(V3, "connect", "username-utf8-mqtt-3-1-3-11", connect(V3, username=BAD_UTF8), "MQTT-1.5.3-1", "client", "User Name must be UTF-8 (MQTT-3.1.3-11)")
 bad(V3, "publish", "topic-utf8-mqtt-3-3-2-1", publish(V3, BAD_UTF8, b"x"), "MQTT-1.5.3-1", about="Topic Name must be UTF-8 (MQTT-3.3.2-1)")
@@ -377,8 +391,10 @@ bad(V3, "connect", "extra-bytes-without-username", connect(V3, payload_extra=s("
 bad(V3, "connect", "username-missing", connect(V3, flags_extra=0x80), "MQTT-3.1.2-19", "client")
 bad(V3, "connect", "extra-bytes-without-password", connect(V3, username="u", payload_extra=s("p")), "MQTT-3.1.2-20", "client")
 bad(V3, "connect", "password-missing", connect(V3, username="u", flags_extra=0x40), "MQTT-3.1.2-21", "client")
-bad(V3, "connect", "payload-order-mqtt-3-1-3-1", connect(V3, username="u", flags_extra=0x40), "MQTT-3.1.2-21", "client",
-    "fields must come in order ClientId, Will, User Name, Password (MQTT-3.1.3-1): password missing after user name")
+bad(V3, "connect", "payload-order-mqtt-3-1-3-1", connect(V3, will=(1, False, "w/t", b"bye", []), username="u", flags_extra=0x40),
+    "MQTT-3.1.2-21", "client",
+    "fields must come in order ClientId, Will Topic, Will Message, User Name, Password (MQTT-3.1.3-1): "
+    "will and user name present, password missing at the end")
 bad(V3, "connect", "password-without-username", connect(V3, flags_extra=0x40, payload_extra=s("p")), "MQTT-3.1.2-22", "client")
 bad(V3, "connect", "empty-client-id-persistent", connect(V3, "", clean=False), "MQTT-3.1.3-7", "client")
 bad(V3, "connect", "will-topic-wildcard-mqtt-4-7-1-1", connect(V3, will=(0, False, "a/#", b"m", [])), "MQTT-4.7.1-1", "client")
@@ -403,7 +419,7 @@ bad("3.1", "connect", "name-level-mismatch", connect("3.1", name="MQTT"), "MQTT-
 bad("3.1", "auth", "type-15-reserved", bytes([0xf0, 0x00]), "§2.2.1/packet-type")
 
 V5 = "5"
-bad(V5, "connect", "client-id-utf8-field-mqtt-3-1-3-4", connect(V5, BAD_UTF8), "MQTT-1.5.4-1", "client", "ClientID must be UTF-8 (MQTT-3.1.3-4)")
+bad(V5, "connect", "client-id-utf8-field-mqtt-3-1-3-4", connect(V5, OVERLONG), "MQTT-1.5.4-1", "client", "ClientID must be UTF-8 (MQTT-3.1.3-4)")
 bad(V5, "connect", "will-topic-utf8-mqtt-3-1-3-11", connect(V5, will=(0, False, BAD_UTF8, b"m", [])), "MQTT-1.5.4-1", "client", "Will Topic must be UTF-8 (MQTT-3.1.3-11)")
 bad(V5, "connect", "username-utf8-mqtt-3-1-3-12", connect(V5, username=BAD_UTF8), "MQTT-1.5.4-1", "client", "User Name must be UTF-8 (MQTT-3.1.3-12)")
 bad(V5, "publish", "topic-utf8-mqtt-3-3-2-1", publish(V5, BAD_UTF8, b"x"), "MQTT-1.5.4-1", about="Topic Name must be UTF-8 (MQTT-3.3.2-1)")
@@ -429,8 +445,10 @@ bad(V5, "connect", "extra-bytes-without-username", connect(V5, payload_extra=s("
 bad(V5, "connect", "username-missing", connect(V5, flags_extra=0x80), "MQTT-3.1.2-17", "client")
 bad(V5, "connect", "extra-bytes-without-password", connect(V5, username="u", payload_extra=s("p")), "MQTT-3.1.2-18", "client")
 bad(V5, "connect", "password-missing", connect(V5, username="u", flags_extra=0x40), "MQTT-3.1.2-19", "client")
-bad(V5, "connect", "payload-order-mqtt-3-1-3-1", connect(V5, username="u", flags_extra=0x40), "MQTT-3.1.2-19", "client",
-    "fields in order (MQTT-3.1.3-1): password missing after user name")
+bad(V5, "connect", "payload-order-mqtt-3-1-3-1", connect(V5, will=(1, False, "w/t", b"bye", [p_u32(0x18, 5)]), username="u",
+                                                        flags_extra=0x40), "MQTT-3.1.2-19", "client",
+    "fields in order ClientID, Will Properties, Will Topic, Will Payload, User Name, Password (MQTT-3.1.3-1): "
+    "will and user name present, password missing at the end")
 bad(V5, "connect", "will-topic-wildcard", connect(V5, will=(0, False, "a/+", b"m", [])), "MQTT-4.7.0-1", "client")
 bad(V5, "connack", "reserved-bits", pkt(2, 0, bytes([0x80, 0x00]) + NOPROPS), "MQTT-3.2.2-1", "server")
 bad(V5, "connack", "undefined-reason", connack(V5, code=0x01), "MQTT-3.2.2-8", "server")
@@ -449,7 +467,8 @@ bad(V5, "subscribe", "reserved-option-bits", subscribe(V5, 1, [("a", 0x40)]), "M
 bad(V5, "subscribe", "qos3", subscribe(V5, 1, [("a", 0x03)]), "§3.8.3.1/qos", "client")
 bad(V5, "subscribe", "retain-handling-3", subscribe(V5, 1, [("a", 0x30)]), "§3.8.3.1/retain-handling", "client")
 bad(V5, "subscribe", "share-name-empty", subscribe(V5, 1, [("$share//t", 0)]), "MQTT-4.8.2-1", "client")
-bad(V5, "subscribe", "share-name-wildcard", subscribe(V5, 1, [("$share/g+/t", 0)]), "MQTT-4.8.2-2", "client")
+bad(V5, "subscribe", "share-name-wildcard", subscribe(V5, 1, [("$share/+/t", 0)]), "MQTT-4.8.2-2", "client",
+    "ShareName '+' contains a wildcard (the '+' fills its level, so MQTT-4.7.1-2 holds)")
 bad(V5, "subscribe", "share-without-filter", subscribe(V5, 1, [("$share/g", 0)]), "MQTT-4.8.2-2", "client")
 bad(V5, "subscribe", "subscription-id-zero", subscribe(V5, 1, [("a", 0)], props(p_vbi(0x0B, 0))), "§3.8.2.1.2/subscription-identifier-zero", "client")
 bad(V5, "subscribe", "two-subscription-ids", subscribe(V5, 1, [("a", 0)], props(p_vbi(0x0B, 1), p_vbi(0x0B, 2))), "§2.2.2.2/duplicate-property", "client")
@@ -458,7 +477,8 @@ bad(V5, "disconnect", "undefined-reason", disconnect(V5, 0x01), "MQTT-3.14.2-1")
 bad(V5, "disconnect", "server-session-expiry", disconnect(V5, 0x00, props(p_u32(0x11, 10))), "MQTT-3.14.2-2", "server")
 bad(V5, "disconnect", "will-reason-from-server", disconnect(V5, 0x04), "§3.14.2.1/reason-direction", "server")
 bad(V5, "disconnect", "shutting-down-from-client", disconnect(V5, 0x8B), "§3.14.2.1/reason-direction", "client")
-bad(V5, "auth", "undefined-reason", auth(0x01), "MQTT-3.15.2-1")
+bad(V5, "auth", "undefined-reason", auth(0x01, props(p_str(0x15, "SCRAM-SHA-1"))), "MQTT-3.15.2-1",
+    about="AUTH reason code 0x01 is not an Authenticate Reason Code")
 bad(V5, "connect", "duplicate-property", connect(V5, cprops=props(p_u32(0x11, 1), p_u32(0x11, 2))), "§2.2.2.2/duplicate-property", "client")
 bad(V5, "connect", "property-not-allowed", connect(V5, cprops=props(p_u16(0x23, 1))), "§2.2.2.2/property-not-allowed", "client")
 bad(V5, "connect", "unknown-property", connect(V5, cprops=props(b"\x05\x00")), "§2.2.2.2/unknown-property", "client")
@@ -479,6 +499,237 @@ bad(V5, "pingresp", "trailing-byte", pkt(13, 0, b"\x00"), "§2.1.4/trailing-byte
 bad(V5, "publish", "topic-length-past-end", pkt(3, 0, u16(9) + b"ab"), "§2.1.4/truncated")
 bad(V5, "connack", "from-client", connack(V5), "§2.1.2/direction", "client")
 bad(V5, "suback", "from-client", suback(V5, 1, [0]), "§2.1.2/direction", "client")
+
+
+# ======================================================================
+# Further cases: field-level statement names, more variety
+# ======================================================================
+# ---- valid ---------------------------------------------------------------
+case("5", "connect", "empty-client-id-clean", connect("5", ""), frm="client",
+     about="zero-length ClientID with Clean Start 1: the Server assigns one")
+case("5", "connack", "assigned-client-id", connack("5", cprops=props(p_str(0x12, "auto-0A1B2C"), p_u16(0x13, 120))),
+     frm="server", about="answer to an empty ClientID: Assigned Client Identifier and Server Keep Alive")
+case("3.1.1", "publish", "qos0-no-packet-id-mqtt-2-3-1-5", publish("3.1.1", "a/b", b"\x12\x34data"), frm="client",
+     about="MQTT-2.3.1-5: a QoS 0 PUBLISH has no Packet Identifier; 12 34 are the first payload bytes")
+case("5", "publish", "qos0-no-packet-id-mqtt-2-2-1-2", publish("5", "a/b", b"\x12\x34data"), frm="client",
+     about="MQTT-2.2.1-2: a QoS 0 PUBLISH has no Packet Identifier; after the topic comes the Property Length, then payload 12 34 ...")
+case("3.1", "connect", "will-and-credentials", connect("3.1", "sensor-17", will=(2, True, "dev/sensor-17/lwt", b"dead", []),
+                                                        username="dev", password=b"pw"), frm="client")
+case("3.1", "publish", "qos2-binary-payload", publish("3.1", "bin/blob", bytes(range(256)) * 2, qos=2, pid=4242), frm="server",
+     about="QoS 2, 512-byte binary payload (2-byte remaining length)")
+case("3.1.1", "connect", "paho-style", connect("3.1.1", "paho/34AAE54A75D839566E", keep_alive=60, username="iot",
+                                                   password=b"secret"), frm="client",
+     about="real-world style: Paho client id, keep alive 60, user name and password")
+case("3.1.1", "subscribe", "mosquitto-sub-style", subscribe("3.1.1", 1, [("home/+/temperature", 1)]), frm="client",
+     about="real-world style: mosquitto_sub -t 'home/+/temperature' -q 1")
+case("3.1.1", "publish", "homeassistant-discovery", publish("3.1.1", "homeassistant/sensor/kitchen_t/config",
+                                                             b'{"name":"Kitchen","state_topic":"home/kitchen/temperature","unit_of_measurement":"\xc2\xb0C"}',
+                                                             retain=True), frm="client",
+     about="real-world style: retained Home Assistant discovery message")
+case("5", "connect", "mqttx-style", connect("5", "mqttx_3f2a9c1b", keep_alive=60, cprops=props(p_u32(0x11, 7200), p_u16(0x21, 1000),
+                                                                                             p_u16(0x22, 10))), frm="client",
+     about="real-world style: 5.0 client with Session Expiry, Receive Maximum and Topic Alias Maximum")
+case("5", "publish", "utf8-user-properties", publish("5", "données/été", "ça marche".encode(), qos=2, pid=77,
+                                                      pprops=props(p_user("clé", "valeur ✓"), p_user("emoji", "😀"),
+                                                                   p_user("clé", "second"))), frm="client",
+     about="multi-byte UTF-8 in the topic and user properties; a repeated user property name")
+case("5", "publish", "bom-in-user-property", publish("5", "t", b"x", pprops=props(p_user("k", "\ufeffv"))), frm="client",
+     about="U+FEFF (EF BB BF) at the start of a user property value is kept (MQTT-1.5.4-3)")
+case("5", "subscribe", "shared-options", subscribe("5", 11, [("$share/workers/jobs/+", 0x08 | 0x20 | 2),
+                                                              ("$share/w2/logs/#", 0x10 | 1)]), frm="client",
+     about="shared subscriptions with Retain As Published and Retain Handling 2 / 1 (No Local off)")
+case("5", "unsuback", "reason-string", unsuback("5", 12, [0x11, 0x00], props(p_str(0x1F, "no such subscription"),
+                                                                           p_user("k", "v"))), frm="server")
+case("5", "disconnect", "session-taken-over", disconnect("5", 0x8E, props(p_str(0x1F, "another client connected"),
+                                                                          p_user("by", "10.0.0.2"))), frm="server")
+case("5", "disconnect", "client-session-expiry", disconnect("5", 0x00, props(p_u32(0x11, 3600))), frm="client",
+     about="a Client may change Session Expiry Interval on DISCONNECT")
+case("5", "auth", "reason-string-user-property", auth(0x18, props(p_str(0x15, "SCRAM-SHA-256"), p_str(0x16, b"\x00\xff"),
+                                                                   p_str(0x1F, "step 2"), p_user("k", "v"))), frm="server")
+case("5", "pubrel", "success-reason-string", ack(6, "5", 13, 0x00, props(p_str(0x1F, "ok"))), frm="client",
+     about="PUBREL Success carrying a Reason String")
+
+# ---- incomplete ------------------------------------------------------------
+case("3.1.1", "connack", "incomplete-one-body-byte", connack("3.1.1")[:3], "incomplete")
+case("5", "disconnect", "incomplete-reason-missing", bytes([0xE0, 0x01]), "incomplete",
+     about="DISCONNECT declares 1 byte (the reason code) and the input ends")
+case("3.1.1", "subscribe", "incomplete-length-two-continuations", bytes([0x82, 0xFF, 0x80]), "incomplete",
+     about="remaining length still continuing after two bytes")
+
+# ---- 3.1.1: field-level UTF-8 statements, named after the field's statement -----
+bad(V3, "connect", "client-id-not-utf8", connect(V3, LONE_CONT), "MQTT-1.5.3-1", "client",
+    "MQTT-3.1.3-4: the ClientId is a UTF-8 string; it starts with a lone continuation byte", names="MQTT-3.1.3-4")
+bad(V3, "connect", "will-topic-not-utf8", connect(V3, will=(1, False, CUT_SEQ, b"m", [])), "MQTT-1.5.3-1", "client",
+    "MQTT-3.1.3-10: the Will Topic is a UTF-8 string; it ends inside a 3-byte sequence", names="MQTT-3.1.3-10")
+bad(V3, "connect", "username-not-utf8", connect(V3, username=OVERLONG, password=b"p"), "MQTT-1.5.3-1", "client",
+    "MQTT-3.1.3-11: the User Name is a UTF-8 string; it holds an overlong encoding", names="MQTT-3.1.3-11")
+bad(V3, "publish", "topic-not-utf8", publish(V3, ABOVE_MAX, b"x", qos=1, pid=2), "MQTT-1.5.3-1", "client",
+    "MQTT-3.3.2-1: the Topic Name is a UTF-8 string; it encodes U+110000", names="MQTT-3.3.2-1")
+bad(V3, "subscribe", "filter-not-utf8", subscribe(V3, 3, [("ok/#", 0), (LOW_SURROGATE, 1)]), "MQTT-1.5.3-1", "client",
+    "MQTT-3.8.3-1: Topic Filters are UTF-8 strings; the second one encodes surrogate U+DC00", names="MQTT-3.8.3-1")
+bad(V3, "unsubscribe", "filter-not-utf8", unsubscribe(V3, 3, [OVERLONG3]), "MQTT-1.5.3-1", "client",
+    "MQTT-3.10.3-1: Topic Filters are UTF-8 strings; this one has a 3-byte overlong '/'", names="MQTT-3.10.3-1")
+bad(V3, "connect", "payload-order", connect(V3, "c1", username="user", flags_extra=0x40), "MQTT-3.1.2-21", "client",
+    "MQTT-3.1.3-1 (payload order): User Name and Password flags set, the payload holds ClientId and User Name "
+    "and ends; the decoder reports the missing Password (MQTT-3.1.2-21)", names="MQTT-3.1.3-1")
+bad(V3, "connect", "will-qos-without-will", connect(V3, "q1", username="u", password=b"p", flags_extra=0x08), "MQTT-3.1.2-13",
+    "client", "MQTT-3.1.2-11: Will Flag 0 means Will QoS 0; Will QoS is 1 here (reported as MQTT-3.1.2-13)",
+    names="MQTT-3.1.2-11")
+bad(V3, "connect", "will-topic-plus", connect(V3, will=(1, False, "a/+/c", b"m", [])), "MQTT-4.7.1-1", "client",
+    "a Will Topic is a Topic Name: no '+' wildcard")
+bad(V3, "pingreq", "flags-close", bytes([0xC8, 0x00]), "MQTT-2.2.2-1", "client",
+    "MQTT-2.2.2-2: PINGREQ with flags 1000; invalid flags close the connection (reported as MQTT-2.2.2-1)",
+    names="MQTT-2.2.2-2")
+# ---- 3.1.1: more violations --------------------------------------------------
+bad(V3, "connect", "will-topic-nul", connect(V3, will=(0, False, "a\x00b", b"m", [])), "MQTT-4.7.3-2", "client",
+    "U+0000 in the Will Topic")
+bad(V3, "unsubscribe", "filter-nul", unsubscribe(V3, 2, ["a/b", "x\x00"]), "MQTT-4.7.3-2", "client")
+bad(V3, "unsubscribe", "hash-not-last", unsubscribe(V3, 2, ["#/a"]), "MQTT-4.7.1-2", "client")
+bad(V3, "publish", "qos2-packet-id-zero", publish(V3, "a", b"x", qos=2, pid=0), "MQTT-2.3.1-1")
+bad(V3, "subscribe", "second-filter-qos3", subscribe(V3, 9, [("a", 1), ("b", 3)]), "MQTT-3.8.3-4", "client",
+    "the second filter requests QoS 3")
+bad(V3, "suback", "return-code-81", suback(V3, 1, [0x00, 0x81]), "MQTT-3.9.3-2", "server",
+    "0x81 is not a 3.1.1 SUBACK return code")
+bad(V3, "connack", "reserved-bit-7", pkt(2, 0, bytes([0x80, 0x00])), "§3.2.2.1/reserved", "server",
+    "Connect Acknowledge Flags bit 7 set")
+bad(V3, "connack", "trailing-byte", pkt(2, 0, bytes([0x00, 0x00, 0x00])), "§2.2.3/trailing-bytes", "server",
+    "a 3.1.1 CONNACK is exactly 2 bytes; remaining length 3")
+bad(V3, "disconnect", "trailing-byte", pkt(14, 0, b"\x00"), "§2.2.3/trailing-bytes", "client",
+    "a 3.1.1 DISCONNECT has no variable header; remaining length 1")
+bad(V3, "publish", "non-minimal-length", bytes([0x30, 0x85, 0x00]) + publish(V3, "a", b"xy")[2:], "§2.2.3/non-minimal",
+    about="remaining length 5 encoded as 85 00")
+bad(V3, "pingresp", "from-client", pkt(13, 0, b""), "§2.2.1/direction", "client", "PINGRESP is sent by the Server only")
+bad(V3, "connect", "client-id-length-past-end", pkt(1, 0, s("MQTT") + bytes([4, 2]) + u16(60) + u16(10) + b"abc"),
+    "§2.2.3/truncated", "client", "ClientId length 10 with 3 bytes left")
+bad(V3, "pubrel", "flags-0011", bytes([0x63]) + ack(6, V3, 1)[1:], "MQTT-3.6.1-1", about="PUBREL flags 0011")
+bad(V3, "connect", "protocol-name-lowercase", connect(V3, name="mqtt"), "MQTT-3.1.2-1", "client",
+    "protocol name 'mqtt' (lower case)")
+
+# ---- 3.1 -------------------------------------------------------------------------
+bad("3.1", "connect", "mqisdp-level-4", connect("3.1", level=4), "MQTT-3.1.2-1", "client",
+    "protocol name MQIsdp with level 4: name and level do not match")
+bad("3.1", "publish", "topic-wildcard", publish("3.1", "a/#", b"x"), "MQTT-3.3.2-2", "client")
+bad("3.1", "publish", "qos3", bytes([0x36]) + publish("3.1", "a", b"x", qos=1)[1:], "MQTT-3.3.1-4")
+bad("3.1", "subscribe", "flags", bytes([0x80]) + subscribe("3.1", 1, [("a", 0)])[1:], "MQTT-3.8.1-1", "client")
+bad("3.1", "connect", "will-qos3", connect("3.1", will=(3, False, "t", b"m", [])), "MQTT-3.1.2-14", "client")
+case("3.1", "pingreq", "incomplete-first-byte", bytes([0xC0]), "incomplete")
+
+# ---- 5.0: field-level UTF-8 statements, named after the field's statement -----
+bad(V5, "connect", "client-id-not-utf8", connect(V5, LONE_CONT), "MQTT-1.5.4-1", "client",
+    "MQTT-3.1.3-4: the ClientID is a UTF-8 string; it starts with a lone continuation byte", names="MQTT-3.1.3-4")
+bad(V5, "connect", "will-topic-not-utf8", connect(V5, will=(1, False, CUT_SEQ, b"m", [p_u32(0x18, 1)])), "MQTT-1.5.4-1", "client",
+    "MQTT-3.1.3-11: the Will Topic is a UTF-8 string; it ends inside a 3-byte sequence", names="MQTT-3.1.3-11")
+bad(V5, "connect", "username-not-utf8", connect(V5, username=OVERLONG, password=b"p"), "MQTT-1.5.4-1", "client",
+    "MQTT-3.1.3-12: the User Name is a UTF-8 string; it holds an overlong encoding", names="MQTT-3.1.3-12")
+bad(V5, "publish", "topic-not-utf8", publish(V5, ABOVE_MAX, b"x", qos=1, pid=2), "MQTT-1.5.4-1", "client",
+    "MQTT-3.3.2-1: the Topic Name is a UTF-8 string; it encodes U+110000", names="MQTT-3.3.2-1")
+bad(V5, "publish", "response-topic-not-utf8", publish(V5, "req", b"?", pprops=props(p_str(0x08, LOW_SURROGATE))),
+    "MQTT-1.5.4-1", "client", "MQTT-3.3.2-13: the Response Topic is a UTF-8 string; it encodes surrogate U+DC00",
+    names="MQTT-3.3.2-13")
+bad(V5, "publish", "content-type-not-utf8", publish(V5, "a", b"x", pprops=props(p_str(0x03, CUT_SEQ))), "MQTT-1.5.4-1",
+    "client", "MQTT-3.3.2-19: the Content Type is a UTF-8 string; it ends inside a 3-byte sequence", names="MQTT-3.3.2-19")
+bad(V5, "subscribe", "filter-not-utf8", subscribe(V5, 3, [("ok/#", 0), (ABOVE_MAX, 1)]), "MQTT-1.5.4-1", "client",
+    "MQTT-3.8.3-1: Topic Filters are UTF-8 strings; the second encodes U+110000", names="MQTT-3.8.3-1")
+bad(V5, "unsubscribe", "filter-not-utf8", unsubscribe(V5, 3, [OVERLONG3]), "MQTT-1.5.4-1", "client",
+    "MQTT-3.10.3-1: Topic Filters are UTF-8 strings; this one has a 3-byte overlong '/'", names="MQTT-3.10.3-1")
+bad(V5, "connect", "payload-order", connect(V5, "c1", username="user", flags_extra=0x40), "MQTT-3.1.2-19", "client",
+    "MQTT-3.1.3-1 (payload order): User Name and Password flags set, the payload holds ClientID and User Name "
+    "and ends; the decoder reports the missing Password (MQTT-3.1.2-19)", names="MQTT-3.1.3-1")
+# ---- 5.0: more UTF-8 / string cases ------------------------------------------
+bad(V5, "connect", "will-content-type-not-utf8", connect(V5, will=(0, False, "w", b"m", [p_str(0x03, BAD_UTF8)])),
+    "MQTT-1.5.4-1", "client", "ill-formed UTF-8 in a Will Property string")
+bad(V5, "connack", "reason-string-not-utf8", connack(V5, code=0x87, cprops=props(p_str(0x1F, OVERLONG))), "MQTT-1.5.4-1",
+    "server", "overlong encoding in a CONNACK Reason String")
+bad(V5, "disconnect", "reason-string-nul", disconnect(V5, 0x80, props(p_str(0x1F, "bad\x00"))), "MQTT-1.5.4-2", "client",
+    "U+0000 in a DISCONNECT Reason String")
+bad(V5, "connack", "user-property-not-utf8", connack(V5, cprops=props(p_user("k", CUT_SEQ))), "MQTT-1.5.7-1", "server",
+    "CONNACK user property value ends inside a 3-byte sequence")
+bad(V5, "connect", "will-user-property-not-utf8", connect(V5, will=(0, False, "w", b"m", [p_user(LOW_SURROGATE, "v")])),
+    "MQTT-1.5.7-1", "client", "Will user property name encodes a surrogate")
+bad(V5, "connect", "will-topic-nul", connect(V5, will=(0, False, "a\x00", b"m", [])), "MQTT-4.7.3-2", "client",
+    "U+0000 in the Will Topic")
+bad(V5, "unsubscribe", "filter-nul", unsubscribe(V5, 2, ["a/b", "x\x00"]), "MQTT-4.7.3-2", "client")
+bad(V5, "connect", "will-topic-hash", connect(V5, will=(1, True, "status/#", b"m", [])), "MQTT-4.7.0-1", "client",
+    "Will Topic with '#'")
+bad(V5, "unsubscribe", "hash-not-last", unsubscribe(V5, 2, ["#/a"]), "MQTT-4.7.1-1", "client")
+bad(V5, "unsubscribe", "share-name-empty", unsubscribe(V5, 2, ["$share//t"]), "MQTT-4.8.2-1", "client",
+    "empty ShareName in an UNSUBSCRIBE filter")
+bad(V5, "publish", "qos2-packet-id-zero", publish(V5, "a", b"x", qos=2, pid=0), "§2.2.1/packet-identifier-zero")
+bad(V5, "unsubscribe", "packet-id-zero", unsubscribe(V5, 0, ["a"]), "§2.2.1/packet-identifier-zero", "client")
+# ---- 5.0: properties -------------------------------------------------------------
+bad(V5, "connect", "will-payload-format-2", connect(V5, will=(0, False, "w", b"m", [p_byte(0x01, 2)])),
+    "§3.3.2.3.2/payload-format-indicator", "client", "Will Property Payload Format Indicator 2")
+bad(V5, "publish", "payload-format-255", publish(V5, "a", b"x", pprops=props(p_byte(0x01, 0xFF))),
+    "§3.3.2.3.2/payload-format-indicator")
+bad(V5, "connect", "will-topic-alias", connect(V5, will=(0, False, "w", b"m", [p_u16(0x23, 1)])), "§2.2.2.2/property-not-allowed",
+    "client", "Topic Alias is not a Will Property")
+bad(V5, "publish", "session-expiry", publish(V5, "a", b"x", pprops=props(p_u32(0x11, 10))), "§2.2.2.2/property-not-allowed",
+    about="Session Expiry Interval in a PUBLISH")
+bad(V5, "puback", "subscription-id", ack(4, V5, 1, 0x00, props(p_vbi(0x0B, 1))), "§2.2.2.2/property-not-allowed",
+    about="Subscription Identifier in a PUBACK")
+bad(V5, "connack", "duplicate-maximum-qos", connack(V5, cprops=props(p_byte(0x24, 0), p_byte(0x24, 1))),
+    "§2.2.2.2/duplicate-property", "server")
+bad(V5, "publish", "duplicate-topic-alias", publish(V5, "a", b"x", pprops=props(p_u16(0x23, 1), p_u16(0x23, 2))),
+    "§2.2.2.2/duplicate-property")
+bad(V5, "disconnect", "duplicate-reason-string", disconnect(V5, 0x80, props(p_str(0x1F, "a"), p_str(0x1F, "b"))),
+    "§2.2.2.2/duplicate-property", "client")
+bad(V5, "subscribe", "unknown-property-0", subscribe(V5, 1, [("a", 0)], props(b"\x00\x00")), "§2.2.2.2/unknown-property",
+    "client", "property identifier 0x00")
+bad(V5, "publish", "unknown-property-2b", publish(V5, "a", b"x", pprops=props(b"\x2b\x01")), "§2.2.2.2/unknown-property",
+    about="property identifier 0x2B")
+bad(V5, "connack", "property-length-past-end", pkt(2, 0, bytes([0x00, 0x00, 0x05, 0x24, 0x01])), "§2.2.2.1/property-length",
+    "server", "Property Length 5 with 2 bytes left")
+bad(V5, "subscribe", "property-length-past-end", pkt(8, 2, u16(1) + bytes([0x20]) + s("a") + b"\x00"),
+    "§2.2.2.1/property-length", "client", "Property Length 32 with 4 bytes left")
+bad(V5, "subscribe", "non-minimal-property-length", pkt(8, 2, u16(1) + b"\x80\x00" + s("a") + b"\x00"), "MQTT-1.5.5-1",
+    "client", "Property Length 0 encoded as 80 00")
+bad(V5, "subscribe", "non-minimal-subscription-id", subscribe(V5, 1, [("a", 0)], props(b"\x0b\x85\x80\x00")), "MQTT-1.5.5-1",
+    "client", "Subscription Identifier 5 encoded in three bytes")
+bad(V5, "puback", "non-minimal-length", bytes([0x40, 0x82, 0x00]) + u16(1), "MQTT-1.5.5-1",
+    about="remaining length 2 encoded as 82 00")
+bad(V5, "connect", "request-problem-information-255", connect(V5, cprops=props(p_byte(0x17, 0xFF))),
+    "§3.1.2.11.7/request-problem-information", "client")
+bad(V5, "publish", "server-topic-alias-zero", publish(V5, "a", b"x", qos=1, pid=5, pprops=props(p_u16(0x23, 0))),
+    "MQTT-3.3.2-8", "server", "Topic Alias 0 from the Server")
+bad(V5, "publish", "client-subscription-ids", publish(V5, "a", b"x", qos=1, pid=5, pprops=props(p_vbi(0x0B, 7), p_vbi(0x0B, 9))),
+    "MQTT-3.3.4-6", "client", "a Client PUBLISH with two Subscription Identifiers")
+bad(V5, "disconnect", "server-session-expiry-taken-over", disconnect(V5, 0x8E, props(p_u32(0x11, 0))), "MQTT-3.14.2-2",
+    "server", "Session Expiry Interval (even 0) in a Server DISCONNECT")
+# ---- 5.0: reason codes -------------------------------------------------------------
+bad(V5, "connack", "undefined-reason-8d", connack(V5, code=0x8D), "MQTT-3.2.2-8", "server",
+    "0x8D (Keep Alive timeout) is a DISCONNECT code, not a CONNACK code")
+bad(V5, "puback", "undefined-reason-92", ack(4, V5, 1, 0x92), "MQTT-3.4.2-1", about="0x92 is a PUBREL/PUBCOMP code")
+bad(V5, "pubrec", "undefined-reason-8e", ack(5, V5, 1, 0x8E, props(p_str(0x1F, "x"))), "MQTT-3.5.2-1")
+bad(V5, "pubrel", "undefined-reason-10", ack(6, V5, 1, 0x10), "MQTT-3.6.2-1", about="0x10 is a PUBACK/PUBREC code")
+bad(V5, "pubcomp", "undefined-reason-91", ack(7, V5, 1, 0x91), "MQTT-3.7.2-1")
+bad(V5, "suback", "undefined-reason-11", suback(V5, 1, [0x00, 0x11]), "MQTT-3.9.3-2", "server",
+    "0x11 is an UNSUBACK code")
+bad(V5, "unsuback", "undefined-reason-02", unsuback(V5, 1, [0x00, 0x02]), "MQTT-3.11.3-2", "server",
+    "0x02 is a SUBACK code")
+bad(V5, "disconnect", "undefined-reason-84", disconnect(V5, 0x84), "MQTT-3.14.2-1", "client",
+    "0x84 is a CONNACK code")
+bad(V5, "auth", "undefined-reason-87", auth(0x87, props(p_str(0x15, "SCRAM-SHA-1"))), "MQTT-3.15.2-1",
+    about="0x87 is not an Authenticate Reason Code")
+bad(V5, "disconnect", "use-another-server-from-client", disconnect(V5, 0x9C), "§3.14.2.1/reason-direction", "client",
+    "0x9C (Use another server) is sent by a Server only")
+# ---- 5.0: fixed header, framing, direction -----------------------------------------
+bad(V5, "pingresp", "flags", bytes([0xD2, 0x00]), "MQTT-2.1.3-1", "server")
+bad(V5, "suback", "flags", bytes([0x92]) + suback(V5, 1, [0])[1:], "MQTT-2.1.3-1", "server", "SUBACK flags 0010")
+bad(V5, "connect", "flags", bytes([0x12]) + connect(V5)[1:], "MQTT-2.1.3-1", "client", "CONNECT flags 0010")
+bad(V5, "auth", "flags-0010", bytes([0xF2]) + auth(0x18, props(p_str(0x15, "SCRAM-SHA-1")))[1:], "MQTT-3.15.1-1")
+bad(V5, "subscribe", "reserved-option-bit-7", subscribe(V5, 1, [("a", 0x81)]), "MQTT-3.8.3-5", "client")
+bad(V5, "connect", "remaining-length-5-bytes", bytes([0x10, 0x80, 0x80, 0x80, 0x80, 0x01]), "§2.1.4/remaining-length",
+    "client", "remaining length runs to a fifth byte")
+bad(V5, "puback", "trailing-byte", pkt(4, 0, u16(1) + b"\x10" + NOPROPS + b"\x00"),
+    "§2.1.4/trailing-bytes", about="PUBACK: reason, empty properties, then one more byte")
+bad(V5, "connack", "trailing-byte", pkt(2, 0, bytes([0x00, 0x00]) + NOPROPS + b"\x00"), "§2.1.4/trailing-bytes", "server")
+bad(V5, "connect", "client-id-length-past-end", pkt(1, 0, s("MQTT") + bytes([5, 2]) + u16(60) + NOPROPS + u16(10) + b"abc"),
+    "§2.1.4/truncated", "client", "ClientID length 10 with 3 bytes left")
+bad(V5, "subscribe", "filter-without-options", pkt(8, 2, u16(1) + NOPROPS + s("a/b")), "§2.1.4/truncated", "client",
+    "the Subscription Options byte after the last filter is missing")
+bad(V5, "subscribe", "from-server", subscribe(V5, 1, [("a", 0)]), "§2.1.2/direction", "server")
+bad(V5, "pingreq", "from-server", pkt(12, 0, b""), "§2.1.2/direction", "server")
+bad(V5, "unsuback", "from-client", unsuback(V5, 1, [0]), "§2.1.2/direction", "client")
 
 
 def main():
