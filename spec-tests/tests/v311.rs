@@ -7,20 +7,56 @@ use mqttkit_spec_tests::{accepts, rejects};
 /// MQTT-1.5.3-1: String bytes must be well-formed UTF-8 without surrogates U+D800-U+DFFF; a receiver closes the connection otherwise.
 #[test]
 fn mqtt_1_5_3_1_string_bytes_must_be_well_formed_utf() {
-    rejects("311-connect-client-id-not-utf8-mqtt-1-5-3-1", "MQTT-1.5.3-1");
-    rejects("311-connect-client-id-not-utf8-mqtt-3-1-3-4", "MQTT-1.5.3-1");
-    rejects("311-connect-client-id-surrogate-mqtt-1-5-3-1", "MQTT-1.5.3-1");
-    rejects("311-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-3-1", "MQTT-1.5.3-1");
-    rejects("311-connect-username-not-utf8-mqtt-3-1-3-11", "MQTT-1.5.3-1");
-    rejects("311-connect-username-utf8-mqtt-3-1-3-11-mqtt-1-5-3-1", "MQTT-1.5.3-1");
-    rejects("311-connect-will-topic-not-utf8-mqtt-3-1-3-10", "MQTT-1.5.3-1");
-    rejects("311-connect-will-topic-utf8-mqtt-3-1-3-10-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects(
+        "311-connect-client-id-not-utf8-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-client-id-not-utf8-mqtt-3-1-3-4",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-client-id-surrogate-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-username-not-utf8-mqtt-3-1-3-11",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-username-utf8-mqtt-3-1-3-11-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-will-topic-not-utf8-mqtt-3-1-3-10",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-will-topic-utf8-mqtt-3-1-3-10-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
     rejects("311-publish-topic-not-utf8-mqtt-3-3-2-1", "MQTT-1.5.3-1");
-    rejects("311-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects(
+        "311-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
     rejects("311-subscribe-filter-not-utf8-mqtt-3-8-3-1", "MQTT-1.5.3-1");
-    rejects("311-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
-    rejects("311-unsubscribe-filter-not-utf8-mqtt-3-10-3-1", "MQTT-1.5.3-1");
-    rejects("311-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects(
+        "311-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-unsubscribe-filter-not-utf8-mqtt-3-10-3-1",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
     accepts("311-connect-basic");
 }
 
@@ -38,7 +74,10 @@ fn mqtt_2_2_2_1_fixed_header_flag_bits_marked_reserved_must() {
     rejects("311-connack-flags-mqtt-2-2-2-1", "MQTT-2.2.2-1");
     rejects("311-pingreq-flags-close-mqtt-2-2-2-2", "MQTT-2.2.2-1");
     rejects("311-pingreq-flags-mqtt-2-2-2-1", "MQTT-2.2.2-1");
-    rejects("311-pingresp-flags-close-mqtt-2-2-2-2-mqtt-2-2-2-1", "MQTT-2.2.2-1");
+    rejects(
+        "311-pingresp-flags-close-mqtt-2-2-2-2-mqtt-2-2-2-1",
+        "MQTT-2.2.2-1",
+    );
     rejects("311-puback-flags-mqtt-2-2-2-1", "MQTT-2.2.2-1");
     accepts("311-connack-accepted");
 }
@@ -47,17 +86,29 @@ fn mqtt_2_2_2_1_fixed_header_flag_bits_marked_reserved_must() {
 #[test]
 fn mqtt_2_2_2_2_on_receiving_invalid_fixed_header_flags_the() {
     rejects("311-pingreq-flags-close-mqtt-2-2-2-2", "MQTT-2.2.2-1");
-    rejects("311-pingresp-flags-close-mqtt-2-2-2-2-mqtt-2-2-2-1", "MQTT-2.2.2-1");
+    rejects(
+        "311-pingresp-flags-close-mqtt-2-2-2-2-mqtt-2-2-2-1",
+        "MQTT-2.2.2-1",
+    );
     accepts("311-pingreq-basic");
 }
 
 /// MQTT-2.3.1-1: SUBSCRIBE, UNSUBSCRIBE and QoS>0 PUBLISH carry a non-zero 16-bit Packet Identifier.
 #[test]
 fn mqtt_2_3_1_1_subscribe_unsubscribe_and_qos_0_publish_carry() {
-    rejects("311-publish-qos1-packet-id-zero-mqtt-2-3-1-1", "MQTT-2.3.1-1");
-    rejects("311-publish-qos2-packet-id-zero-mqtt-2-3-1-1", "MQTT-2.3.1-1");
+    rejects(
+        "311-publish-qos1-packet-id-zero-mqtt-2-3-1-1",
+        "MQTT-2.3.1-1",
+    );
+    rejects(
+        "311-publish-qos2-packet-id-zero-mqtt-2-3-1-1",
+        "MQTT-2.3.1-1",
+    );
     rejects("311-subscribe-packet-id-zero-mqtt-2-3-1-1", "MQTT-2.3.1-1");
-    rejects("311-unsubscribe-packet-id-zero-mqtt-2-3-1-1", "MQTT-2.3.1-1");
+    rejects(
+        "311-unsubscribe-packet-id-zero-mqtt-2-3-1-1",
+        "MQTT-2.3.1-1",
+    );
     accepts("311-publish-bom-kept-mqtt-1-5-3-3");
 }
 
@@ -78,17 +129,32 @@ fn mqtt_3_1_2_9_with_will_flag_1_the_payload_must() {
 /// MQTT-3.1.2-11: With Will Flag=0, Will QoS and Will Retain are zero and no Will Topic or Message appears.
 #[test]
 fn mqtt_3_1_2_11_with_will_flag_0_will_qos_and() {
-    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-11", "MQTT-3.1.2-13");
-    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-11-mqtt-3-1-2-13", "MQTT-3.1.2-13");
+    rejects(
+        "311-connect-will-qos-without-will-mqtt-3-1-2-11",
+        "MQTT-3.1.2-13",
+    );
+    rejects(
+        "311-connect-will-qos-without-will-mqtt-3-1-2-11-mqtt-3-1-2-13",
+        "MQTT-3.1.2-13",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-13: Will Flag=0 requires the Will QoS bits to be 0.
 #[test]
 fn mqtt_3_1_2_13_will_flag_0_requires_the_will_qos() {
-    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-11", "MQTT-3.1.2-13");
-    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-11-mqtt-3-1-2-13", "MQTT-3.1.2-13");
-    rejects("311-connect-will-qos-without-will-mqtt-3-1-2-13", "MQTT-3.1.2-13");
+    rejects(
+        "311-connect-will-qos-without-will-mqtt-3-1-2-11",
+        "MQTT-3.1.2-13",
+    );
+    rejects(
+        "311-connect-will-qos-without-will-mqtt-3-1-2-11-mqtt-3-1-2-13",
+        "MQTT-3.1.2-13",
+    );
+    rejects(
+        "311-connect-will-qos-without-will-mqtt-3-1-2-13",
+        "MQTT-3.1.2-13",
+    );
     accepts("311-connect-basic");
 }
 
@@ -102,44 +168,65 @@ fn mqtt_3_1_2_14_with_will_flag_1_the_will_qos() {
 /// MQTT-3.1.2-15: Will Flag=0 requires the Will Retain bit to be 0.
 #[test]
 fn mqtt_3_1_2_15_will_flag_0_requires_the_will_retain() {
-    rejects("311-connect-will-retain-without-will-mqtt-3-1-2-15", "MQTT-3.1.2-15");
+    rejects(
+        "311-connect-will-retain-without-will-mqtt-3-1-2-15",
+        "MQTT-3.1.2-15",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-18: User Name Flag=0 means the payload carries no User Name.
 #[test]
 fn mqtt_3_1_2_18_user_name_flag_0_means_the_payload() {
-    rejects("311-connect-extra-bytes-without-username-mqtt-3-1-2-18", "MQTT-3.1.2-18");
+    rejects(
+        "311-connect-extra-bytes-without-username-mqtt-3-1-2-18",
+        "MQTT-3.1.2-18",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-19: User Name Flag=1 means the payload carries a User Name.
 #[test]
 fn mqtt_3_1_2_19_user_name_flag_1_means_the_payload() {
-    rejects("311-connect-username-missing-mqtt-3-1-2-19", "MQTT-3.1.2-19");
+    rejects(
+        "311-connect-username-missing-mqtt-3-1-2-19",
+        "MQTT-3.1.2-19",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-20: Password Flag=0 means the payload carries no Password.
 #[test]
 fn mqtt_3_1_2_20_password_flag_0_means_the_payload_carries() {
-    rejects("311-connect-extra-bytes-without-password-mqtt-3-1-2-20", "MQTT-3.1.2-20");
+    rejects(
+        "311-connect-extra-bytes-without-password-mqtt-3-1-2-20",
+        "MQTT-3.1.2-20",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-21: Password Flag=1 means the payload carries a Password.
 #[test]
 fn mqtt_3_1_2_21_password_flag_1_means_the_payload_carries() {
-    rejects("311-connect-password-missing-mqtt-3-1-2-21", "MQTT-3.1.2-21");
+    rejects(
+        "311-connect-password-missing-mqtt-3-1-2-21",
+        "MQTT-3.1.2-21",
+    );
     rejects("311-connect-payload-order-mqtt-3-1-3-1", "MQTT-3.1.2-21");
-    rejects("311-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-21", "MQTT-3.1.2-21");
+    rejects(
+        "311-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-21",
+        "MQTT-3.1.2-21",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.2-22: Password Flag must be 0 whenever User Name Flag is 0.
 #[test]
 fn mqtt_3_1_2_22_password_flag_must_be_0_whenever_user() {
-    rejects("311-connect-password-without-username-mqtt-3-1-2-22", "MQTT-3.1.2-22");
+    rejects(
+        "311-connect-password-without-username-mqtt-3-1-2-22",
+        "MQTT-3.1.2-22",
+    );
     accepts("311-connect-basic");
 }
 
@@ -147,7 +234,10 @@ fn mqtt_3_1_2_22_password_flag_must_be_0_whenever_user() {
 #[test]
 fn mqtt_3_1_3_1_present_connect_payload_fields_come_in_order() {
     rejects("311-connect-payload-order-mqtt-3-1-3-1", "MQTT-3.1.2-21");
-    rejects("311-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-21", "MQTT-3.1.2-21");
+    rejects(
+        "311-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-21",
+        "MQTT-3.1.2-21",
+    );
     accepts("311-connect-basic");
 }
 
@@ -161,38 +251,62 @@ fn mqtt_3_1_3_3_the_clientid_is_mandatory_and_is_the() {
 /// MQTT-3.1.3-4: The ClientId is a UTF-8 encoded string.
 #[test]
 fn mqtt_3_1_3_4_the_clientid_is_a_utf_8_encoded() {
-    rejects("311-connect-client-id-not-utf8-mqtt-3-1-3-4", "MQTT-1.5.3-1");
-    rejects("311-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects(
+        "311-connect-client-id-not-utf8-mqtt-3-1-3-4",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.3-7: A CONNECT with an empty ClientId must have CleanSession=1.
 #[test]
 fn mqtt_3_1_3_7_a_connect_with_an_empty_clientid_must() {
-    rejects("311-connect-empty-client-id-persistent-mqtt-3-1-3-7", "MQTT-3.1.3-7");
+    rejects(
+        "311-connect-empty-client-id-persistent-mqtt-3-1-3-7",
+        "MQTT-3.1.3-7",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.3-10: Will Topic is a UTF-8 encoded string.
 #[test]
 fn mqtt_3_1_3_10_will_topic_is_a_utf_8_encoded() {
-    rejects("311-connect-will-topic-not-utf8-mqtt-3-1-3-10", "MQTT-1.5.3-1");
-    rejects("311-connect-will-topic-utf8-mqtt-3-1-3-10-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects(
+        "311-connect-will-topic-not-utf8-mqtt-3-1-3-10",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-will-topic-utf8-mqtt-3-1-3-10-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.1.3-11: User Name is a UTF-8 encoded string.
 #[test]
 fn mqtt_3_1_3_11_user_name_is_a_utf_8_encoded() {
-    rejects("311-connect-username-not-utf8-mqtt-3-1-3-11", "MQTT-1.5.3-1");
-    rejects("311-connect-username-utf8-mqtt-3-1-3-11-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects(
+        "311-connect-username-not-utf8-mqtt-3-1-3-11",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-connect-username-utf8-mqtt-3-1-3-11-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
     accepts("311-connect-basic");
 }
 
 /// MQTT-3.2.2-4: A CONNACK with a non-zero return code has Session Present 0.
 #[test]
 fn mqtt_3_2_2_4_a_connack_with_a_non_zero_return() {
-    rejects("311-connack-session-present-on-refusal-mqtt-3-2-2-4", "MQTT-3.2.2-4");
+    rejects(
+        "311-connack-session-present-on-refusal-mqtt-3-2-2-4",
+        "MQTT-3.2.2-4",
+    );
     accepts("311-connack-accepted");
 }
 
@@ -214,15 +328,24 @@ fn mqtt_3_3_1_4_publish_must_not_set_both_qos_bits() {
 #[test]
 fn mqtt_3_3_2_1_topic_name_is_present_as_the_first() {
     rejects("311-publish-topic-not-utf8-mqtt-3-3-2-1", "MQTT-1.5.3-1");
-    rejects("311-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects(
+        "311-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
     accepts("311-publish-bom-kept-mqtt-1-5-3-3");
 }
 
 /// MQTT-3.3.2-2: PUBLISH Topic Name contains no wildcard characters.
 #[test]
 fn mqtt_3_3_2_2_publish_topic_name_contains_no_wildcard_characters() {
-    rejects("311-publish-topic-wildcard-hash-mqtt-3-3-2-2", "MQTT-3.3.2-2");
-    rejects("311-publish-topic-wildcard-plus-mqtt-3-3-2-2", "MQTT-3.3.2-2");
+    rejects(
+        "311-publish-topic-wildcard-hash-mqtt-3-3-2-2",
+        "MQTT-3.3.2-2",
+    );
+    rejects(
+        "311-publish-topic-wildcard-plus-mqtt-3-3-2-2",
+        "MQTT-3.3.2-2",
+    );
     accepts("311-publish-bom-kept-mqtt-1-5-3-3");
 }
 
@@ -245,7 +368,10 @@ fn mqtt_3_8_1_1_subscribe_fixed_header_flags_must_be_0() {
 #[test]
 fn mqtt_3_8_3_1_subscribe_topic_filters_are_utf_8_encoded() {
     rejects("311-subscribe-filter-not-utf8-mqtt-3-8-3-1", "MQTT-1.5.3-1");
-    rejects("311-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects(
+        "311-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
     accepts("311-subscribe-dollar-sys");
 }
 
@@ -260,8 +386,14 @@ fn mqtt_3_8_3_3_subscribe_payload_holds_at_least_one_topic() {
 #[test]
 fn mqtt_3_8_3_4_non_zero_reserved_payload_bits_or_requested() {
     rejects("311-subscribe-qos3-mqtt-3-8-3-4", "MQTT-3.8.3-4");
-    rejects("311-subscribe-reserved-option-bits-mqtt-3-8-3-4", "MQTT-3.8.3-4");
-    rejects("311-subscribe-second-filter-qos3-mqtt-3-8-3-4", "MQTT-3.8.3-4");
+    rejects(
+        "311-subscribe-reserved-option-bits-mqtt-3-8-3-4",
+        "MQTT-3.8.3-4",
+    );
+    rejects(
+        "311-subscribe-second-filter-qos3-mqtt-3-8-3-4",
+        "MQTT-3.8.3-4",
+    );
     accepts("311-subscribe-dollar-sys");
 }
 
@@ -283,8 +415,14 @@ fn mqtt_3_10_1_1_unsubscribe_fixed_header_flags_must_be_0() {
 /// MQTT-3.10.3-1: UNSUBSCRIBE Topic Filters are contiguous UTF-8 encoded strings.
 #[test]
 fn mqtt_3_10_3_1_unsubscribe_topic_filters_are_contiguous_utf_8() {
-    rejects("311-unsubscribe-filter-not-utf8-mqtt-3-10-3-1", "MQTT-1.5.3-1");
-    rejects("311-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-3-1", "MQTT-1.5.3-1");
+    rejects(
+        "311-unsubscribe-filter-not-utf8-mqtt-3-10-3-1",
+        "MQTT-1.5.3-1",
+    );
+    rejects(
+        "311-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-3-1",
+        "MQTT-1.5.3-1",
+    );
     accepts("311-unsubscribe-one");
 }
 
@@ -306,7 +444,10 @@ fn mqtt_3_14_1_1_disconnect_reserved_flag_bits_must_be_zero() {
 #[test]
 fn mqtt_4_7_1_1_wildcard_characters_may_appear_in_topic_filters() {
     rejects("311-connect-will-topic-plus-mqtt-4-7-1-1", "MQTT-4.7.1-1");
-    rejects("311-connect-will-topic-wildcard-mqtt-4-7-1-1-mqtt-4-7-1-1", "MQTT-4.7.1-1");
+    rejects(
+        "311-connect-will-topic-wildcard-mqtt-4-7-1-1-mqtt-4-7-1-1",
+        "MQTT-4.7.1-1",
+    );
     accepts("311-connect-basic");
 }
 

@@ -7,26 +7,68 @@ use mqttkit_spec_tests::{accepts, rejects};
 /// MQTT-1.5.4-1: UTF-8 Encoded String data must be well-formed and free of surrogate code points U+D800-U+DFFF.
 #[test]
 fn mqtt_1_5_4_1_utf_8_encoded_string_data_must_be() {
-    rejects("5-connack-reason-string-not-utf8-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-connack-reason-string-not-utf8-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     rejects("5-connect-client-id-not-utf8-mqtt-1-5-4-1", "MQTT-1.5.4-1");
     rejects("5-connect-client-id-not-utf8-mqtt-3-1-3-4", "MQTT-1.5.4-1");
     rejects("5-connect-client-id-surrogate-mqtt-1-5-4-1", "MQTT-1.5.4-1");
-    rejects("5-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     rejects("5-connect-username-not-utf8-mqtt-3-1-3-12", "MQTT-1.5.4-1");
-    rejects("5-connect-username-utf8-mqtt-3-1-3-12-mqtt-1-5-4-1", "MQTT-1.5.4-1");
-    rejects("5-connect-will-content-type-not-utf8-mqtt-1-5-4-1", "MQTT-1.5.4-1");
-    rejects("5-connect-will-topic-not-utf8-mqtt-3-1-3-11", "MQTT-1.5.4-1");
-    rejects("5-connect-will-topic-utf8-mqtt-3-1-3-11-mqtt-1-5-4-1", "MQTT-1.5.4-1");
-    rejects("5-publish-content-type-not-utf8-mqtt-3-3-2-19", "MQTT-1.5.4-1");
-    rejects("5-publish-content-type-utf8-mqtt-3-3-2-19-mqtt-1-5-4-1", "MQTT-1.5.4-1");
-    rejects("5-publish-response-topic-not-utf8-mqtt-3-3-2-13", "MQTT-1.5.4-1");
-    rejects("5-publish-response-topic-utf8-mqtt-3-3-2-13-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-connect-username-utf8-mqtt-3-1-3-12-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-connect-will-content-type-not-utf8-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-connect-will-topic-not-utf8-mqtt-3-1-3-11",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-connect-will-topic-utf8-mqtt-3-1-3-11-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-publish-content-type-not-utf8-mqtt-3-3-2-19",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-publish-content-type-utf8-mqtt-3-3-2-19-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-publish-response-topic-not-utf8-mqtt-3-3-2-13",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-publish-response-topic-utf8-mqtt-3-3-2-13-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     rejects("5-publish-topic-not-utf8-mqtt-3-3-2-1", "MQTT-1.5.4-1");
-    rejects("5-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     rejects("5-subscribe-filter-not-utf8-mqtt-3-8-3-1", "MQTT-1.5.4-1");
-    rejects("5-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-4-1", "MQTT-1.5.4-1");
-    rejects("5-unsubscribe-filter-not-utf8-mqtt-3-10-3-1", "MQTT-1.5.4-1");
-    rejects("5-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-unsubscribe-filter-not-utf8-mqtt-3-10-3-1",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     accepts("5-connack-accepted");
 }
 
@@ -35,7 +77,10 @@ fn mqtt_1_5_4_1_utf_8_encoded_string_data_must_be() {
 fn mqtt_1_5_4_2_a_utf_8_encoded_string_never_contains() {
     rejects("5-connect-client-id-nul-mqtt-1-5-4-2", "MQTT-1.5.4-2");
     rejects("5-connect-username-nul-mqtt-1-5-4-2", "MQTT-1.5.4-2");
-    rejects("5-disconnect-reason-string-nul-mqtt-1-5-4-2", "MQTT-1.5.4-2");
+    rejects(
+        "5-disconnect-reason-string-nul-mqtt-1-5-4-2",
+        "MQTT-1.5.4-2",
+    );
     rejects("5-puback-reason-string-nul-mqtt-1-5-4-2", "MQTT-1.5.4-2");
     accepts("5-connect-basic");
 }
@@ -45,20 +90,41 @@ fn mqtt_1_5_4_2_a_utf_8_encoded_string_never_contains() {
 fn mqtt_1_5_5_1_variable_byte_integers_use_the_fewest_bytes() {
     rejects("5-pingreq-non-minimal-length-mqtt-1-5-5-1", "MQTT-1.5.5-1");
     rejects("5-puback-non-minimal-length-mqtt-1-5-5-1", "MQTT-1.5.5-1");
-    rejects("5-publish-non-minimal-property-length-mqtt-1-5-5-1", "MQTT-1.5.5-1");
-    rejects("5-publish-non-minimal-subscription-id-mqtt-1-5-5-1", "MQTT-1.5.5-1");
-    rejects("5-subscribe-non-minimal-property-length-mqtt-1-5-5-1", "MQTT-1.5.5-1");
-    rejects("5-subscribe-non-minimal-subscription-id-mqtt-1-5-5-1", "MQTT-1.5.5-1");
+    rejects(
+        "5-publish-non-minimal-property-length-mqtt-1-5-5-1",
+        "MQTT-1.5.5-1",
+    );
+    rejects(
+        "5-publish-non-minimal-subscription-id-mqtt-1-5-5-1",
+        "MQTT-1.5.5-1",
+    );
+    rejects(
+        "5-subscribe-non-minimal-property-length-mqtt-1-5-5-1",
+        "MQTT-1.5.5-1",
+    );
+    rejects(
+        "5-subscribe-non-minimal-subscription-id-mqtt-1-5-5-1",
+        "MQTT-1.5.5-1",
+    );
     accepts("5-pingreq-basic");
 }
 
 /// MQTT-1.5.7-1: Name and value of a UTF-8 String Pair each obey the UTF-8 Encoded String rules.
 #[test]
 fn mqtt_1_5_7_1_name_and_value_of_a_utf_8() {
-    rejects("5-connack-user-property-not-utf8-mqtt-1-5-7-1", "MQTT-1.5.7-1");
-    rejects("5-connect-will-user-property-not-utf8-mqtt-1-5-7-1", "MQTT-1.5.7-1");
+    rejects(
+        "5-connack-user-property-not-utf8-mqtt-1-5-7-1",
+        "MQTT-1.5.7-1",
+    );
+    rejects(
+        "5-connect-will-user-property-not-utf8-mqtt-1-5-7-1",
+        "MQTT-1.5.7-1",
+    );
     rejects("5-publish-user-property-utf8-mqtt-1-5-7-1", "MQTT-1.5.7-1");
-    rejects("5-publish-user-property-value-utf8-mqtt-1-5-7-1", "MQTT-1.5.7-1");
+    rejects(
+        "5-publish-user-property-value-utf8-mqtt-1-5-7-1",
+        "MQTT-1.5.7-1",
+    );
     accepts("5-connack-accepted");
 }
 
@@ -98,7 +164,10 @@ fn mqtt_3_1_2_9_will_flag_1_requires_will_properties_will() {
 /// MQTT-3.1.2-11: Will Flag=0 requires Will QoS 0.
 #[test]
 fn mqtt_3_1_2_11_will_flag_0_requires_will_qos_0() {
-    rejects("5-connect-will-qos-without-will-mqtt-3-1-2-11", "MQTT-3.1.2-11");
+    rejects(
+        "5-connect-will-qos-without-will-mqtt-3-1-2-11",
+        "MQTT-3.1.2-11",
+    );
     accepts("5-connect-basic");
 }
 
@@ -112,14 +181,20 @@ fn mqtt_3_1_2_12_with_will_flag_1_the_will_qos() {
 /// MQTT-3.1.2-13: Will Flag=0 requires Will Retain 0.
 #[test]
 fn mqtt_3_1_2_13_will_flag_0_requires_will_retain_0() {
-    rejects("5-connect-will-retain-without-will-mqtt-3-1-2-13", "MQTT-3.1.2-13");
+    rejects(
+        "5-connect-will-retain-without-will-mqtt-3-1-2-13",
+        "MQTT-3.1.2-13",
+    );
     accepts("5-connect-basic");
 }
 
 /// MQTT-3.1.2-16: User Name Flag=0 means no User Name in the payload.
 #[test]
 fn mqtt_3_1_2_16_user_name_flag_0_means_no_user() {
-    rejects("5-connect-extra-bytes-without-username-mqtt-3-1-2-16", "MQTT-3.1.2-16");
+    rejects(
+        "5-connect-extra-bytes-without-username-mqtt-3-1-2-16",
+        "MQTT-3.1.2-16",
+    );
     accepts("5-connect-basic");
 }
 
@@ -133,7 +208,10 @@ fn mqtt_3_1_2_17_user_name_flag_1_means_a_user() {
 /// MQTT-3.1.2-18: Password Flag=0 means no Password in the payload.
 #[test]
 fn mqtt_3_1_2_18_password_flag_0_means_no_password_in() {
-    rejects("5-connect-extra-bytes-without-password-mqtt-3-1-2-18", "MQTT-3.1.2-18");
+    rejects(
+        "5-connect-extra-bytes-without-password-mqtt-3-1-2-18",
+        "MQTT-3.1.2-18",
+    );
     accepts("5-connect-basic");
 }
 
@@ -142,7 +220,10 @@ fn mqtt_3_1_2_18_password_flag_0_means_no_password_in() {
 fn mqtt_3_1_2_19_password_flag_1_means_a_password_is() {
     rejects("5-connect-password-missing-mqtt-3-1-2-19", "MQTT-3.1.2-19");
     rejects("5-connect-payload-order-mqtt-3-1-3-1", "MQTT-3.1.2-19");
-    rejects("5-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-19", "MQTT-3.1.2-19");
+    rejects(
+        "5-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-19",
+        "MQTT-3.1.2-19",
+    );
     accepts("5-connect-basic");
 }
 
@@ -150,7 +231,10 @@ fn mqtt_3_1_2_19_password_flag_1_means_a_password_is() {
 #[test]
 fn mqtt_3_1_3_1_payload_sequence_is_fixed_clientid_first_then() {
     rejects("5-connect-payload-order-mqtt-3-1-3-1", "MQTT-3.1.2-19");
-    rejects("5-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-19", "MQTT-3.1.2-19");
+    rejects(
+        "5-connect-payload-order-mqtt-3-1-3-1-mqtt-3-1-2-19",
+        "MQTT-3.1.2-19",
+    );
     accepts("5-connect-basic");
 }
 
@@ -165,15 +249,24 @@ fn mqtt_3_1_3_3_clientid_is_mandatory_and_is_the_first() {
 #[test]
 fn mqtt_3_1_3_4_clientid_is_a_utf_8_encoded_string() {
     rejects("5-connect-client-id-not-utf8-mqtt-3-1-3-4", "MQTT-1.5.4-1");
-    rejects("5-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-connect-client-id-utf8-field-mqtt-3-1-3-4-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     accepts("5-connect-basic");
 }
 
 /// MQTT-3.1.3-11: Will Topic is a UTF-8 Encoded String.
 #[test]
 fn mqtt_3_1_3_11_will_topic_is_a_utf_8_encoded() {
-    rejects("5-connect-will-topic-not-utf8-mqtt-3-1-3-11", "MQTT-1.5.4-1");
-    rejects("5-connect-will-topic-utf8-mqtt-3-1-3-11-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-connect-will-topic-not-utf8-mqtt-3-1-3-11",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-connect-will-topic-utf8-mqtt-3-1-3-11-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     accepts("5-connect-basic");
 }
 
@@ -181,7 +274,10 @@ fn mqtt_3_1_3_11_will_topic_is_a_utf_8_encoded() {
 #[test]
 fn mqtt_3_1_3_12_when_flagged_user_name_follows_in_the() {
     rejects("5-connect-username-not-utf8-mqtt-3-1-3-12", "MQTT-1.5.4-1");
-    rejects("5-connect-username-utf8-mqtt-3-1-3-12-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-connect-username-utf8-mqtt-3-1-3-12-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     accepts("5-connect-basic");
 }
 
@@ -195,7 +291,10 @@ fn mqtt_3_2_2_1_in_the_connack_flags_byte_only_bit() {
 /// MQTT-3.2.2-6: A CONNACK with non-zero reason code has Session Present 0.
 #[test]
 fn mqtt_3_2_2_6_a_connack_with_non_zero_reason_code() {
-    rejects("5-connack-session-present-on-refusal-mqtt-3-2-2-6", "MQTT-3.2.2-6");
+    rejects(
+        "5-connack-session-present-on-refusal-mqtt-3-2-2-6",
+        "MQTT-3.2.2-6",
+    );
     accepts("5-connack-accepted");
 }
 
@@ -225,7 +324,10 @@ fn mqtt_3_3_1_4_publish_must_not_have_both_qos_bits() {
 #[test]
 fn mqtt_3_3_2_1_topic_name_is_present_as_first_variable() {
     rejects("5-publish-topic-not-utf8-mqtt-3-3-2-1", "MQTT-1.5.4-1");
-    rejects("5-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-publish-topic-utf8-mqtt-3-3-2-1-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     accepts("5-publish-alias-empty-topic");
 }
 
@@ -240,7 +342,10 @@ fn mqtt_3_3_2_2_publish_topic_name_contains_no_wildcard_characters() {
 /// MQTT-3.3.2-8: A PUBLISH never carries Topic Alias value 0.
 #[test]
 fn mqtt_3_3_2_8_a_publish_never_carries_topic_alias_value() {
-    rejects("5-publish-server-topic-alias-zero-mqtt-3-3-2-8", "MQTT-3.3.2-8");
+    rejects(
+        "5-publish-server-topic-alias-zero-mqtt-3-3-2-8",
+        "MQTT-3.3.2-8",
+    );
     rejects("5-publish-topic-alias-zero-mqtt-3-3-2-8", "MQTT-3.3.2-8");
     accepts("5-publish-alias-empty-topic");
 }
@@ -248,31 +353,52 @@ fn mqtt_3_3_2_8_a_publish_never_carries_topic_alias_value() {
 /// MQTT-3.3.2-13: Response Topic is a UTF-8 Encoded String.
 #[test]
 fn mqtt_3_3_2_13_response_topic_is_a_utf_8_encoded() {
-    rejects("5-publish-response-topic-not-utf8-mqtt-3-3-2-13", "MQTT-1.5.4-1");
-    rejects("5-publish-response-topic-utf8-mqtt-3-3-2-13-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-publish-response-topic-not-utf8-mqtt-3-3-2-13",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-publish-response-topic-utf8-mqtt-3-3-2-13-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     accepts("5-publish-alias-empty-topic");
 }
 
 /// MQTT-3.3.2-14: Response Topic contains no wildcard characters.
 #[test]
 fn mqtt_3_3_2_14_response_topic_contains_no_wildcard_characters() {
-    rejects("5-publish-response-topic-wildcard-mqtt-3-3-2-14", "MQTT-3.3.2-14");
+    rejects(
+        "5-publish-response-topic-wildcard-mqtt-3-3-2-14",
+        "MQTT-3.3.2-14",
+    );
     accepts("5-publish-alias-empty-topic");
 }
 
 /// MQTT-3.3.2-19: Content Type is a UTF-8 Encoded String.
 #[test]
 fn mqtt_3_3_2_19_content_type_is_a_utf_8_encoded() {
-    rejects("5-publish-content-type-not-utf8-mqtt-3-3-2-19", "MQTT-1.5.4-1");
-    rejects("5-publish-content-type-utf8-mqtt-3-3-2-19-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-publish-content-type-not-utf8-mqtt-3-3-2-19",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-publish-content-type-utf8-mqtt-3-3-2-19-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     accepts("5-publish-alias-empty-topic");
 }
 
 /// MQTT-3.3.4-6: A Client-to-Server PUBLISH never includes a Subscription Identifier.
 #[test]
 fn mqtt_3_3_4_6_a_client_to_server_publish_never_includes() {
-    rejects("5-publish-client-subscription-id-mqtt-3-3-4-6", "MQTT-3.3.4-6");
-    rejects("5-publish-client-subscription-ids-mqtt-3-3-4-6", "MQTT-3.3.4-6");
+    rejects(
+        "5-publish-client-subscription-id-mqtt-3-3-4-6",
+        "MQTT-3.3.4-6",
+    );
+    rejects(
+        "5-publish-client-subscription-ids-mqtt-3-3-4-6",
+        "MQTT-3.3.4-6",
+    );
     accepts("5-publish-alias-empty-topic");
 }
 
@@ -326,7 +452,10 @@ fn mqtt_3_8_1_1_subscribe_fixed_header_flags_must_be_0() {
 #[test]
 fn mqtt_3_8_3_1_subscribe_topic_filters_are_utf_8_encoded() {
     rejects("5-subscribe-filter-not-utf8-mqtt-3-8-3-1", "MQTT-1.5.4-1");
-    rejects("5-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-subscribe-filter-utf8-mqtt-3-8-3-1-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     accepts("5-subscribe-all-options");
 }
 
@@ -347,8 +476,14 @@ fn mqtt_3_8_3_4_setting_no_local_on_a_shared_subscription() {
 /// MQTT-3.8.3-5: Non-zero reserved bits in Subscription Options make the SUBSCRIBE malformed.
 #[test]
 fn mqtt_3_8_3_5_non_zero_reserved_bits_in_subscription_options() {
-    rejects("5-subscribe-reserved-option-bit-7-mqtt-3-8-3-5", "MQTT-3.8.3-5");
-    rejects("5-subscribe-reserved-option-bits-mqtt-3-8-3-5", "MQTT-3.8.3-5");
+    rejects(
+        "5-subscribe-reserved-option-bit-7-mqtt-3-8-3-5",
+        "MQTT-3.8.3-5",
+    );
+    rejects(
+        "5-subscribe-reserved-option-bits-mqtt-3-8-3-5",
+        "MQTT-3.8.3-5",
+    );
     accepts("5-subscribe-all-options");
 }
 
@@ -370,8 +505,14 @@ fn mqtt_3_10_1_1_unsubscribe_fixed_header_flags_must_be_0() {
 /// MQTT-3.10.3-1: UNSUBSCRIBE Topic Filters are UTF-8 Encoded Strings.
 #[test]
 fn mqtt_3_10_3_1_unsubscribe_topic_filters_are_utf_8_encoded() {
-    rejects("5-unsubscribe-filter-not-utf8-mqtt-3-10-3-1", "MQTT-1.5.4-1");
-    rejects("5-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-4-1", "MQTT-1.5.4-1");
+    rejects(
+        "5-unsubscribe-filter-not-utf8-mqtt-3-10-3-1",
+        "MQTT-1.5.4-1",
+    );
+    rejects(
+        "5-unsubscribe-filter-utf8-mqtt-3-10-3-1-mqtt-1-5-4-1",
+        "MQTT-1.5.4-1",
+    );
     accepts("5-unsubscribe-one");
 }
 
@@ -385,7 +526,10 @@ fn mqtt_3_10_3_2_unsubscribe_payload_holds_at_least_one_topic() {
 /// MQTT-3.11.3-2: Each UNSUBACK entry is a defined Unsubscribe Reason Code, one per filter.
 #[test]
 fn mqtt_3_11_3_2_each_unsuback_entry_is_a_defined_unsubscribe() {
-    rejects("5-unsuback-undefined-reason-02-mqtt-3-11-3-2", "MQTT-3.11.3-2");
+    rejects(
+        "5-unsuback-undefined-reason-02-mqtt-3-11-3-2",
+        "MQTT-3.11.3-2",
+    );
     rejects("5-unsuback-undefined-reason-mqtt-3-11-3-2", "MQTT-3.11.3-2");
     accepts("5-unsuback-basic");
 }
@@ -400,16 +544,28 @@ fn mqtt_3_14_1_1_disconnect_reserved_flag_bits_must_be_0() {
 /// MQTT-3.14.2-1: DISCONNECT reason code is one of the defined DISCONNECT Reason Codes.
 #[test]
 fn mqtt_3_14_2_1_disconnect_reason_code_is_one_of_the() {
-    rejects("5-disconnect-undefined-reason-84-mqtt-3-14-2-1", "MQTT-3.14.2-1");
-    rejects("5-disconnect-undefined-reason-mqtt-3-14-2-1", "MQTT-3.14.2-1");
+    rejects(
+        "5-disconnect-undefined-reason-84-mqtt-3-14-2-1",
+        "MQTT-3.14.2-1",
+    );
+    rejects(
+        "5-disconnect-undefined-reason-mqtt-3-14-2-1",
+        "MQTT-3.14.2-1",
+    );
     accepts("5-disconnect-basic");
 }
 
 /// MQTT-3.14.2-2: A Server-sent DISCONNECT never contains Session Expiry Interval.
 #[test]
 fn mqtt_3_14_2_2_a_server_sent_disconnect_never_contains_session() {
-    rejects("5-disconnect-server-session-expiry-mqtt-3-14-2-2", "MQTT-3.14.2-2");
-    rejects("5-disconnect-server-session-expiry-taken-over-mqtt-3-14-2-2", "MQTT-3.14.2-2");
+    rejects(
+        "5-disconnect-server-session-expiry-mqtt-3-14-2-2",
+        "MQTT-3.14.2-2",
+    );
+    rejects(
+        "5-disconnect-server-session-expiry-taken-over-mqtt-3-14-2-2",
+        "MQTT-3.14.2-2",
+    );
     accepts("5-disconnect-basic");
 }
 
@@ -476,14 +632,23 @@ fn mqtt_4_7_3_2_topic_names_and_topic_filters_contain_no() {
 #[test]
 fn mqtt_4_8_2_1_a_shared_filter_begins_with_share_followed() {
     rejects("5-subscribe-share-name-empty-mqtt-4-8-2-1", "MQTT-4.8.2-1");
-    rejects("5-unsubscribe-share-name-empty-mqtt-4-8-2-1", "MQTT-4.8.2-1");
+    rejects(
+        "5-unsubscribe-share-name-empty-mqtt-4-8-2-1",
+        "MQTT-4.8.2-1",
+    );
     accepts("5-subscribe-all-options");
 }
 
 /// MQTT-4.8.2-2: ShareName excludes '/', '+', '#', and is followed by '/' then a Topic Filter.
 #[test]
 fn mqtt_4_8_2_2_sharename_excludes_and_is_followed_by_then() {
-    rejects("5-subscribe-share-name-wildcard-mqtt-4-8-2-2", "MQTT-4.8.2-2");
-    rejects("5-subscribe-share-without-filter-mqtt-4-8-2-2", "MQTT-4.8.2-2");
+    rejects(
+        "5-subscribe-share-name-wildcard-mqtt-4-8-2-2",
+        "MQTT-4.8.2-2",
+    );
+    rejects(
+        "5-subscribe-share-without-filter-mqtt-4-8-2-2",
+        "MQTT-4.8.2-2",
+    );
     accepts("5-subscribe-all-options");
 }

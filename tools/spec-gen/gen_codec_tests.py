@@ -9,6 +9,7 @@ spec-tests/tests/v311_extra.rs and v5_extra.rs and skipped here.
 """
 import os
 import re
+import subprocess
 
 CORPUS = "corpus/packets"
 HAND = {"MQTT-1.5.3-3", "MQTT-1.5.4-3", "MQTT-4.7.3-3", "MQTT-2.2.2-1:mqtt5",
@@ -58,9 +59,11 @@ def main():
                 lines.append(f'    rejects("{f}", "{meta[f][2]}");')
             lines.append(f'    accepts("{good}");')
             lines.append("}")
-        with open(os.path.join("spec-tests/tests", out), "w") as fh:
+        with open(os.path.join("spec-tests/tests", out), "w") as fh:  # noqa: formatted below
             fh.write("\n".join(lines) + "\n")
-        print(f"wrote spec-tests/tests/{out}")
+        path = os.path.join("spec-tests/tests", out)
+        subprocess.run(["rustfmt", "--edition", "2021", path], check=True)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":
