@@ -354,8 +354,11 @@ def check(buf, ver, frm):
         elif t == 2:
             sp = r.byte()
             code = r.byte()
-            if sp & 0xFE:
+            # 3.1 has no Session Present flag: the whole byte is reserved.
+            if sp & (0xFF if ver == "3.1" else 0xFE):
                 V.append("MQTT-3.2.2-1" if v5 else "§3.2.2.1/reserved")
+            if ver == "3.1":
+                sp = 0
             if v5:
                 if code not in CONNACK5:
                     V.append("MQTT-3.2.2-8")
@@ -477,7 +480,8 @@ def check(buf, ver, frm):
                 if code not in AUTH5:
                     V.append("MQTT-3.15.2-1")
                 if r.left() == 0:
-                    V.append("?auth-reason-without-property-length")
+                    # A Reason Code is always followed by a Property Length.
+                    raise Stop(ID["trunc"])
                 else:
                     got = props("AUTH")
                     if 0x15 not in got:

@@ -732,6 +732,12 @@ bad(V5, "pingreq", "from-server", pkt(12, 0, b""), "§2.1.2/direction", "server"
 bad(V5, "unsuback", "from-client", unsuback(V5, 1, [0]), "§2.1.2/direction", "client")
 
 
+# 3.1 has no Session Present flag; an AUTH Reason Code needs a Property Length.
+bad("3.1", "connack", "session-present-bit", pkt(2, 0, bytes([0x01, 0x00])), "§3.2.2.1/reserved", "server",
+    "3.1 CONNACK: the first byte is reserved, there is no Session Present")
+bad("5", "auth", "reason-without-property-length", pkt(15, 0, bytes([0x18])), "§2.1.4/truncated", "client",
+    "only Success without properties may leave out Reason Code and Property Length")
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for old in os.listdir(OUT):

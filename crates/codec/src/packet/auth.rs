@@ -44,11 +44,10 @@ impl<'a> Auth<'a> {
                 AuthReasonCode::ContinueAuthentication
             }
         };
-        let (i, properties) = if i.is_empty() {
-            (i, AuthProperties::default())
-        } else {
-            properties::parse_set(i, cx)?
-        };
+        // Only a Success without properties may leave out the Reason Code
+        // and the Property Length (then Remaining Length is 0); a Reason
+        // Code is always followed by a Property Length (5.0 §3.15.2).
+        let (i, properties) = properties::parse_set(i, cx)?;
         Ok((
             i,
             Auth {

@@ -38,7 +38,13 @@ impl<'a> ConnAck<'a> {
 
     pub(crate) fn decode<S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PResult<'a, Self> {
         let (i, flags) = parse::u8p(input)?;
-        cx.check(flags & 0xFE != 0, input, &rules::CONNACK_RESERVED_FLAGS)?;
+        // 3.1 has no Session Present flag: the whole byte is reserved.
+        let reserved = if cx.version == ProtocolVersion::V3_1 {
+            0xFF
+        } else {
+            0xFE
+        };
+        cx.check(flags & reserved != 0, input, &rules::CONNACK_RESERVED_FLAGS)?;
         let code_at = i;
         let (i, code) = parse::u8p(i)?;
         let decoded = if cx.v5() {
@@ -48,7 +54,7 @@ impl<'a> ConnAck<'a> {
         };
         cx.check(decoded.is_none(), code_at, &rules::CONNACK_CODE)?;
         let reason_code = decoded.unwrap_or(ConnectReasonCode::UnspecifiedError);
-        let session_present = flags & 0x01 != 0;
+        let session_present = cx.version != ProtocolVersion::V3_1 && flags & 0x01 != 0;
         cx.check(
             session_present && code != 0,
             input,
@@ -72,6 +78,11 @@ impl<'a> ConnAck<'a> {
     pub(crate) fn body_len(&self, v: ProtocolVersion) -> Result<usize, EncodeError> {
         if !v.is_v5() {
             ensure(self.reason_code.to_v3().is_none(), &rules::CONNACK_CODE, v)?;
+            ensure(
+                v == ProtocolVersion::V3_1 && self.session_present,
+                &rules::CONNACK_RESERVED_FLAGS,
+                v,
+            )?;
             ensure(!self.properties.is_empty(), &rules::VERSION_FEATURE, v)?;
         }
         ensure(
