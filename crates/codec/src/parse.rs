@@ -275,7 +275,9 @@ pub(crate) fn topic_name<'a, S: Sink>(
             s
         }
     };
-    if s.is_empty() && !allow_empty {
+    // Judge emptiness on the bytes: a lenient decode of invalid UTF-8 keeps
+    // a shorter (possibly empty) valid prefix, which is not an empty topic.
+    if data.is_empty() && !allow_empty {
         cx.report(input, &rules::TOPIC_EMPTY)?;
     }
     Ok((rest, s))

@@ -86,7 +86,7 @@ impl<'a> Publish<'a> {
         let (i, properties) = if v5 {
             let (r, p): (_, PublishProperties<'a>) = properties::parse_set(i, cx)?;
             cx.check(
-                topic.is_empty() && p.topic_alias.is_none(),
+                topic_at.starts_with(&[0, 0]) && p.topic_alias.is_none(),
                 topic_at,
                 &rules::EMPTY_TOPIC_WITHOUT_ALIAS,
             )?;
