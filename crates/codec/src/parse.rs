@@ -293,7 +293,7 @@ pub(crate) fn topic_filter<'a, S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PRes
         // be a shared subscription or is empty.
         let needs_walk = wild || s.is_empty() || (cx.v5() && s.starts_with("$share"));
         if needs_walk {
-            report_topic(data, cx, topic::check_filter(s, cx.version))?;
+            report_topic(data, cx, topic::check_filter_inner(s, cx.version, true))?;
         }
         return Ok((rest, s));
     }

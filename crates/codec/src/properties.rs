@@ -497,6 +497,8 @@ pub(crate) trait PropertySet<'a>: Default {
     fn accept(&mut self, p: Property<'a>, block: &'a [u8]) -> Accept;
     /// Calls `f` with each property, fixed ones first, then the lists.
     fn for_each<F: FnMut(Property<'a>)>(&self, f: F);
+    /// True when no property is set.
+    fn is_empty(&self) -> bool;
 
     /// Bytes of the property block without its length prefix.
     fn block_len(&self) -> usize {
@@ -667,12 +669,18 @@ macro_rules! property_set {
 
         impl<'a> $name<'a> {
             /// True when no property is set.
+            #[inline]
             pub fn is_empty(&self) -> bool {
                 true $( && self.$field.is_none() )* $( && self.$lfield.is_empty() )*
             }
         }
 
         impl<'a> PropertySet<'a> for $name<'a> {
+            #[inline]
+            fn is_empty(&self) -> bool {
+                $name::is_empty(self)
+            }
+
             #[inline]
             fn accept(&mut self, p: Property<'a>, block: &'a [u8]) -> Accept {
                 match p {

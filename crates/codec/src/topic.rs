@@ -56,37 +56,37 @@ pub(crate) fn scan(data: &[u8]) -> (bool, bool) {
     #[inline(always)]
     fn word(w: u64) -> (u64, u64) {
         let bad = (w & HI) | zero_bytes(w);
-        let wild = zero_bytes(w ^ (LO * b'+' as u64)) | zero_bytes(w ^ (LO * b'#' as u64));
+        // '#' (0x23) and '+' (0x2B) differ only in bit 3, and no other byte
+        // becomes 0x2B when bit 3 is set: one comparison finds both.
+        let wild = zero_bytes((w | (LO * 0x08)) ^ (LO * b'+' as u64));
         (bad, wild)
     }
-    let mut bad = 0u64;
-    let mut wild = 0u64;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
+    #[inline(always)]
+    fn load(data: &[u8], at: usize) -> u64 {
         let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let (b, x) = word(u64::from_le_bytes(w));
-        bad |= b;
-        wild |= x;
+        w.copy_from_slice(&data[at..at + 8]);
+        u64::from_le_bytes(w)
     }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        let w = if data.len() >= 8 {
-            // Re-check the last eight bytes: overlaps bytes already seen.
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&data[data.len() - 8..]);
-            u64::from_le_bytes(w)
-        } else {
-            // Short input: pad with a harmless byte ('a') to a whole word.
-            let mut w = u64::from_le_bytes([b'a'; 8]);
-            for (i, &b) in tail.iter().enumerate() {
-                w = (w & !(0xff << (8 * i))) | (u64::from(b) << (8 * i));
-            }
-            w
-        };
-        let (b, x) = word(w);
+    let n = data.len();
+    let (mut bad, mut wild) = (0u64, 0u64);
+    if n >= 8 {
+        // Whole words, then the last eight bytes (overlapping bytes already
+        // seen, which changes nothing).
+        let mut at = 0;
+        while at + 8 < n {
+            let (b, x) = word(load(data, at));
+            bad |= b;
+            wild |= x;
+            at += 8;
+        }
+        let (b, x) = word(load(data, n - 8));
         bad |= b;
         wild |= x;
+    } else if n > 0 {
+        // Short input: pad with a harmless byte ('a') to a whole word.
+        let mut w = [b'a'; 8];
+        w[..n].copy_from_slice(data);
+        (bad, wild) = word(u64::from_le_bytes(w));
     }
     (bad == 0, wild != 0)
 }
@@ -150,13 +150,20 @@ pub fn check_topic_name(s: &str) -> TopicCheck {
 /// Checks a Topic Filter, including (5.0) the shared-subscription form
 /// `$share/{ShareName}/{filter}`.
 pub fn check_filter(s: &str, version: ProtocolVersion) -> TopicCheck {
+    check_filter_inner(s, version, false)
+}
+
+/// [`check_filter`], told whether the caller has already found the string
+/// free of NUL characters.
+#[inline]
+pub(crate) fn check_filter_inner(s: &str, version: ProtocolVersion, nul_free: bool) -> TopicCheck {
     if s.len() > 0xFFFF {
         return TopicCheck::Bad(0xFFFF, &rules::TOPIC_TOO_LONG);
     }
     if s.is_empty() {
         return TopicCheck::Bad(0, &rules::TOPIC_EMPTY);
     }
-    if let Some(i) = memchr_nul(s.as_bytes()) {
+    if let Some(i) = (!nul_free).then(|| memchr_nul(s.as_bytes())).flatten() {
         return TopicCheck::Bad(i, &rules::TOPIC_NUL);
     }
     let mut start = 0;
@@ -182,26 +189,71 @@ pub fn check_filter(s: &str, version: ProtocolVersion) -> TopicCheck {
 }
 
 fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
-    // One pass: each wildcard must fill its level ('+' between separators,
-    // '#' alone in the last level).
+    // Each wildcard must fill its level: '+' between separators, '#' alone
+    // in the last level. Only the wildcards need looking at, so find them
+    // eight bytes at a time (multi-byte UTF-8 sequences never contain these
+    // ASCII bytes) and judge each by its neighbours.
     let b = s.as_bytes();
     let n = b.len();
-    let mut i = start;
-    while i < n {
-        let c = b[i];
-        if c == b'+' || c == b'#' {
-            let level_start = i == start || b[i - 1] == b'/';
+    let judge = |i: usize| -> TopicCheck {
+        let level_start = i == start || b[i - 1] == b'/';
+        if b[i] == b'+' {
             let level_end = i + 1 == n || b[i + 1] == b'/';
-            if c == b'+' && !(level_start && level_end) {
+            if !(level_start && level_end) {
                 return TopicCheck::Bad(i, &rules::FILTER_PLUS_PLACEMENT);
             }
-            if c == b'#' && !(level_start && i + 1 == n) {
-                return TopicCheck::Bad(i, &rules::FILTER_HASH_PLACEMENT);
-            }
+        } else if !(level_start && i + 1 == n) {
+            return TopicCheck::Bad(i, &rules::FILTER_HASH_PLACEMENT);
         }
-        i += 1;
+        TopicCheck::Ok
+    };
+    let mut at = start;
+    while at < n {
+        // The eight bytes at `at`, or for the last few the final eight
+        // bytes of the string (or the padded string when it is shorter),
+        // with bytes before `at` masked off.
+        let (base, mut mask) = if at + 8 <= n {
+            (at, wildcard_bytes(load8(b, at)))
+        } else if n >= 8 {
+            let base = n - 8;
+            (
+                base,
+                wildcard_bytes(load8(b, base)) & (!0u64 << (8 * (at - base))),
+            )
+        } else {
+            let mut w = [b'a'; 8];
+            for (d, &c) in w.iter_mut().zip(&b[at..]) {
+                *d = c;
+            }
+            (at, wildcard_bytes(u64::from_le_bytes(w)))
+        };
+        while mask != 0 {
+            let i = base + (mask.trailing_zeros() / 8) as usize;
+            if let TopicCheck::Bad(p, r) = judge(i) {
+                return TopicCheck::Bad(p, r);
+            }
+            mask &= mask - 1;
+        }
+        at = base + 8;
     }
     TopicCheck::Ok
+}
+
+#[inline(always)]
+fn load8(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// High bit set in exactly the bytes of `w` that are '+' or '#'.
+#[inline(always)]
+const fn wildcard_bytes(w: u64) -> u64 {
+    // Bit 3 set turns both into 0x2B and nothing else into it; then an
+    // exact zero-byte test (no borrow between bytes).
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let x = (w | (LO * 0x08)) ^ (LO * b'+' as u64);
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
 }
 
 #[inline]
@@ -225,6 +277,78 @@ mod tests {
 
     fn rule_of(c: TopicCheck) -> Option<&'static str> {
         c.rule().map(|r| r.statement(V3_1_1))
+    }
+
+    /// The wildcard-placement rule read byte by byte, as the specification
+    /// states it, to check the word-at-a-time version against.
+    fn levels_reference(s: &str) -> Option<usize> {
+        let b = s.as_bytes();
+        (0..b.len()).find(|&i| {
+            let level_start = i == 0 || b[i - 1] == b'/';
+            match b[i] {
+                b'+' => !(level_start && (i + 1 == b.len() || b[i + 1] == b'/')),
+                b'#' => !(level_start && i + 1 == b.len()),
+                _ => false,
+            }
+        })
+    }
+
+    #[test]
+    fn wildcard_placement_matches_the_bytewise_rule() {
+        // Every string up to 8 characters over an alphabet that makes every
+        // placement (including across the 8-byte word boundary) happen,
+        // plus longer ones with a two-byte character in front.
+        let alphabet = ["a", "/", "+", "#", "é"];
+        let mut strings = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..7 {
+            let mut next = Vec::new();
+            for s in &strings {
+                for c in alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            for s in &next {
+                for prefix in ["", "abcdefg/", "é/éé/"] {
+                    let f = format!("{prefix}{s}");
+                    let got = match check_filter_levels(&f, 0) {
+                        TopicCheck::Ok => None,
+                        TopicCheck::Bad(i, _) => Some(i),
+                    };
+                    assert_eq!(got, levels_reference(&f), "{f:?}");
+                    checked += 1;
+                }
+            }
+            strings = next;
+        }
+        assert!(checked > 200_000);
+    }
+
+    #[test]
+    fn scan_matches_the_bytewise_classification() {
+        // '*' and '"' are the bytes a borrow out of a wildcard's zero could
+        // turn into false positives; NUL and 0x80+ are the "not plain" cases.
+        let alphabet: [&[u8]; 7] = [b"a", b"+", b"#", b"\0", "é".as_bytes(), b"*", b"\""];
+        let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..6 {
+            let mut next = Vec::new();
+            for s in &strings {
+                for c in alphabet {
+                    let mut t = s.clone();
+                    t.extend_from_slice(c);
+                    next.push(t);
+                }
+            }
+            for s in &next {
+                for prefix in [&b""[..], b"abcdefg", b"abcdefghijklmno"] {
+                    let d = [prefix, &s[..]].concat();
+                    let plain = d.iter().all(|&c| c != 0 && c < 0x80);
+                    let wild = d.iter().any(|&c| c == b'+' || c == b'#');
+                    assert_eq!(scan(&d), (plain, wild), "{d:?}");
+                }
+            }
+            strings = next;
+        }
     }
 
     #[test]

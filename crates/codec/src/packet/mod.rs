@@ -131,7 +131,21 @@ impl<'a> Packet<'a> {
 
     /// Checks the packet and writes it to `buf`; returns the bytes written.
     /// Nothing is written when the packet is refused or `buf` lacks room.
+    #[inline]
     pub fn encode<B: BufMut>(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut B,
+    ) -> Result<usize, EncodeError> {
+        match self {
+            // The packet sent most often gets a path of its own.
+            Packet::Publish(p) => p.encode(version, buf),
+            _ => self.encode_other(version, buf),
+        }
+    }
+
+    #[inline(never)]
+    fn encode_other<B: BufMut>(
         &self,
         version: ProtocolVersion,
         buf: &mut B,
@@ -147,12 +161,6 @@ impl<'a> Packet<'a> {
         let mut len = [0u8; 4];
         let n = 1 + varint::write_into(&mut len, body as u32);
         head[1..n].copy_from_slice(&len[..n - 1]);
-        if let Packet::Publish(p) = self {
-            head[n..n + 2].copy_from_slice(&(p.topic.len() as u16).to_be_bytes());
-            buf.put_slice(&head[..n + 2]);
-            p.write_after_topic_length(v, buf);
-            return Ok(total);
-        }
         buf.put_slice(&head[..n]);
         match self {
             Packet::Connect(p) => p.write(buf),
@@ -204,6 +212,9 @@ pub(crate) fn props_len<'a, P: crate::properties::PropertySet<'a>>(
     if !v.is_v5() {
         return Ok(0);
     }
+    if p.is_empty() {
+        return Ok(1);
+    }
     if let Some(rule) = p.first_value_rule() {
         return Err(EncodeError::new(rule, v));
     }
@@ -212,6 +223,7 @@ pub(crate) fn props_len<'a, P: crate::properties::PropertySet<'a>>(
 }
 
 /// Writes a property block (5.0 only).
+#[inline]
 pub(crate) fn write_props<'a, P: crate::properties::PropertySet<'a>, B: BufMut>(
     p: &P,
     v: ProtocolVersion,
@@ -309,6 +321,11 @@ pub(crate) fn decode_packet<'a, S: Sink>(
     // PUBLISH is most of any stream and needs none of the checks below
     // (its flags are variable, both sides may send it, no trailing bytes).
     if hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal {
+        if S::STRICT {
+            if let Some(p) = publish::Publish::decode_common(body, hdr.byte0 & 0x0f, cx.v5()) {
+                return Ok((Packet::Publish(p), total));
+            }
+        }
         return match publish::Publish::decode(body, hdr.byte0 & 0x0f, packet, cx) {
             Ok((_, p)) => Ok((Packet::Publish(p), total)),
             Err(e) => Err(to_error(e, cx, total)),

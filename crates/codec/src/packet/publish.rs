@@ -8,6 +8,7 @@ use crate::parse::{self, Cx, PResult, Sink};
 use crate::properties::{self, PublishProperties};
 use crate::topic;
 use crate::types::{ProtocolVersion, QoS, Role};
+use crate::varint;
 
 /// An application message.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +51,55 @@ impl<'a> Publish<'a> {
 
     pub(crate) fn flags(&self) -> u8 {
         ((self.dup as u8) << 3) | ((self.qos as u8) << 1) | self.retain as u8
+    }
+
+    /// The common valid PUBLISH, read without the general parser: QoS 0-2,
+    /// no DUP on QoS 0, a non-empty plain ASCII topic (no NUL, no
+    /// wildcard), a non-zero packet id, and in 5.0 an empty property block.
+    /// `None` means "not this shape": the general parser then decides,
+    /// and reports any violation exactly. Only used when decoding strictly
+    /// (a packet this accepts has no violation to report).
+    #[inline(always)]
+    pub(crate) fn decode_common(body: &'a [u8], flags: u8, v5: bool) -> Option<Self> {
+        let qos = QoS::from_bits((flags >> 1) & 0x03)?;
+        let dup = flags & 0x08 != 0;
+        let qos0 = qos == QoS::AtMostOnce;
+        if dup & qos0 || body.len() < 2 {
+            return None;
+        }
+        let tlen = u16::from_be_bytes([body[0], body[1]]) as usize;
+        let id_len = if qos0 { 0 } else { 2 };
+        let fixed = 2 + tlen + id_len;
+        if tlen == 0 || body.len() < fixed + v5 as usize {
+            return None;
+        }
+        let topic = topic::scan_ascii_name(&body[2..2 + tlen])?;
+        let packet_id = if qos0 {
+            None
+        } else {
+            let id = u16::from_be_bytes([body[2 + tlen], body[3 + tlen]]);
+            if id == 0 {
+                return None;
+            }
+            Some(id)
+        };
+        let payload_at = if v5 {
+            if body[fixed] != 0 {
+                return None;
+            }
+            fixed + 1
+        } else {
+            fixed
+        };
+        Some(Publish {
+            dup,
+            qos,
+            retain: flags & 0x01 != 0,
+            topic,
+            packet_id,
+            properties: PublishProperties::default(),
+            payload: &body[payload_at..],
+        })
     }
 
     #[inline(always)]
@@ -154,15 +204,89 @@ impl<'a> Publish<'a> {
         Ok(2 + self.topic.len() + id + props_len(&self.properties, v)? + self.payload.len())
     }
 
-    /// Writes the body after the topic's length prefix (which the caller
-    /// wrote together with the fixed header).
+    /// Checks and writes the whole packet (fixed header included); the
+    /// PUBLISH arm of `Packet::encode`, kept apart so the most frequent
+    /// packet skips the generic dispatch.
     #[inline]
-    pub(crate) fn write_after_topic_length<B: BufMut>(&self, v: ProtocolVersion, buf: &mut B) {
+    pub(crate) fn encode<B: BufMut>(
+        &self,
+        v: ProtocolVersion,
+        buf: &mut B,
+    ) -> Result<usize, EncodeError> {
+        let topic = self.topic.as_bytes();
+        let qos0 = self.qos == QoS::AtMostOnce;
+        // The common case in one test: a valid packet id, no DUP on QoS 0,
+        // a plain ASCII topic of sane length, no properties. Anything else
+        // (including every packet to refuse) takes the general path, which
+        // finds the exact rule.
+        let id_ok = match self.packet_id {
+            None => qos0,
+            Some(id) => !qos0 && id != 0,
+        };
+        let fast = id_ok
+            & !(self.dup & qos0)
+            & !topic.is_empty()
+            & (topic.len() <= 0xFFFF)
+            & self.properties.is_empty();
+        if !(fast && topic::plain_ascii(topic)) {
+            return self.encode_general(v, buf);
+        }
+        let v5 = v.is_v5();
+        let id_len = if qos0 { 0 } else { 2 };
+        let body = 2 + topic.len() + id_len + v5 as usize + self.payload.len();
+        if body >= 128 || buf.remaining_mut() < 2 + body {
+            return self.encode_general(v, buf);
+        }
+        // Fixed header (one-byte Remaining Length) and topic length: one
+        // four-byte store.
+        let len = (topic.len() as u16).to_be_bytes();
+        buf.put_u32(u32::from_be_bytes([
+            0x30 | self.flags(),
+            body as u8,
+            len[0],
+            len[1],
+        ]));
+        buf.put_slice(topic);
+        if let Some(id) = self.packet_id {
+            buf.put_u16(id);
+        }
+        if v5 {
+            // Empty property block.
+            buf.put_u8(0);
+        }
+        buf.put_slice(self.payload);
+        Ok(2 + body)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn encode_general<B: BufMut>(
+        &self,
+        v: ProtocolVersion,
+        buf: &mut B,
+    ) -> Result<usize, EncodeError> {
+        let body = self.body_len(v)?;
+        if body > varint::MAX as usize {
+            return Err(EncodeError::new(&rules::PACKET_TOO_LARGE, v));
+        }
+        let mut head = [0u8; 7];
+        head[0] = 0x30 | self.flags();
+        let mut len = [0u8; 4];
+        let k = varint::write_into(&mut len, body as u32);
+        head[1..1 + k].copy_from_slice(&len[..k]);
+        let n = 1 + k;
+        let total = n + body;
+        if buf.remaining_mut() < total {
+            return Err(EncodeError::new(&rules::OUTPUT_TOO_SMALL, v));
+        }
+        head[n..n + 2].copy_from_slice(&(self.topic.len() as u16).to_be_bytes());
+        buf.put_slice(&head[..n + 2]);
         buf.put_slice(self.topic.as_bytes());
         if let Some(id) = self.packet_id {
             buf.put_u16(id);
         }
         write_props(&self.properties, v, buf);
         buf.put_slice(self.payload);
+        Ok(total)
     }
 }
