@@ -282,7 +282,13 @@ fn print_packet(
     packet: &Packet<'_>,
     violations: &Violations,
 ) -> std::io::Result<()> {
-    let value = serde_json::to_value(packet).unwrap_or(Value::Null);
+    let mut value = serde_json::to_value(packet).unwrap_or(Value::Null);
+    if !at.version.is_v5() {
+        v3_subscriptions(&mut value);
+        if format == Format::Json {
+            v3_codes(&mut value, packet);
+        }
+    }
     let dropped = violations.total() - violations.len();
     match format {
         Format::Json => {
@@ -350,6 +356,55 @@ fn plural(n: usize, what: &str) -> String {
     }
 }
 
+/// A 3.x SUBSCRIBE carries only a requested QoS per filter: drop the
+/// 5.0 subscription options the packet type can represent but 3.x cannot.
+fn v3_subscriptions(value: &mut Value) {
+    let Some(subs) = value.get_mut("subscriptions").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for sub in subs {
+        let qos = sub.pointer("/options/qos").cloned();
+        if let (Some(obj), Some(qos)) = (sub.as_object_mut(), qos) {
+            obj.remove("options");
+            obj.insert("qos".into(), qos);
+        }
+    }
+}
+
+/// JSON for 3.x shows codes as they are on the wire: a CONNACK has a
+/// `return_code` (0-5), a SUBACK `return_codes` (0, 1, 2 or 0x80), and the
+/// other acknowledgements and DISCONNECT have no code at all.
+fn v3_codes(value: &mut Value, packet: &Packet<'_>) {
+    let Some(obj) = value.as_object_mut() else {
+        return;
+    };
+    match packet {
+        Packet::ConnAck(c) => {
+            obj.remove("reason_code");
+            let code = c.reason_code.to_v3().unwrap_or(c.reason_code.as_u8());
+            obj.insert("return_code".into(), code.into());
+        }
+        Packet::SubAck(_) => {
+            // The granted-QoS codes and 0x80 have the same values in both
+            // versions; only the name differs.
+            if let Some(codes) = obj.remove("reason_codes") {
+                obj.insert("return_codes".into(), codes);
+            }
+        }
+        Packet::PubAck(_)
+        | Packet::PubRec(_)
+        | Packet::PubRel(_)
+        | Packet::PubComp(_)
+        | Packet::Disconnect(_) => {
+            obj.remove("reason_code");
+        }
+        Packet::UnsubAck(_) => {
+            obj.remove("reason_codes");
+        }
+        _ => {}
+    }
+}
+
 /// Reason codes with their names for text output. MQTT 3.x acknowledgements
 /// and DISCONNECT carry no reason code, so none is shown; a 3.x CONNACK shows
 /// its return code as sent.
@@ -374,6 +429,19 @@ fn with_reason_names(
         _ => None,
     };
     let list = match packet {
+        // 3.x has one failure code, 0x80, named Failure.
+        Packet::SubAck(s) if !v5 => Some(
+            s.reason_codes
+                .iter()
+                .map(|c| {
+                    if c.is_error() {
+                        "0x80 Failure".into()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+        ),
         Packet::SubAck(s) => Some(s.reason_codes.iter().map(|c| c.to_string()).collect()),
         Packet::UnsubAck(u) if v5 => Some(u.reason_codes.iter().map(|c| c.to_string()).collect()),
         _ => None::<Vec<String>>,

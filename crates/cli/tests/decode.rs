@@ -311,3 +311,33 @@ fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn v3_codes_are_shown_as_on_the_wire() {
+    // CONNACK return code 5, PUBACK, SUBACK with 0x80, UNSUBACK, DISCONNECT,
+    // SUBSCRIBE QoS 1: 3.1.1 has no reason codes on acknowledgements and no
+    // subscription options besides the QoS.
+    let args = [
+        "--protocol",
+        "3.1.1",
+        "20 02 00 05",
+        "40 02 00 07",
+        "90 04 00 01 01 80",
+        "b0 02 00 01",
+        "e0 00",
+        "82 06 00 01 00 01 61 01",
+    ];
+    let (out, json) = both_formats(&args, 0);
+    let p: Vec<&serde_json::Value> = json.iter().map(|j| &j["packet"]).collect();
+    assert_eq!(p[0]["return_code"], 5);
+    assert!(p[0].get("reason_code").is_none());
+    assert!(p[1].get("reason_code").is_none());
+    assert_eq!(p[2]["return_codes"], serde_json::json!([1, 128]));
+    assert!(p[3].get("reason_codes").is_none());
+    assert_eq!(p[4], &serde_json::json!({"type": "DISCONNECT"}));
+    assert_eq!(
+        p[5]["subscriptions"],
+        serde_json::json!([{"filter": "a", "qos": 1}])
+    );
+    insta::assert_snapshot!(out);
+}
