@@ -1,0 +1,28 @@
+//! mqttkit-broker: the reference MQTT broker.
+//!
+//! The broker is a protocol core (a sans-IO state machine, [`Core`]) with
+//! sockets and a clock around it, and nothing else: every protocol
+//! decision stays in the core. This crate owns the I/O: listeners,
+//! per-connection reader and writer tasks, the core task, timers, limits
+//! that protect the process (connections, bytes queued for slow readers),
+//! and graceful shutdown.
+//!
+//! ```no_run
+//! # async fn demo(core: impl mqttkit_broker::Core) -> std::io::Result<()> {
+//! let broker = mqttkit_broker::Builder::default()
+//!     .listen_tcp("127.0.0.1:0".parse().unwrap())
+//!     .start(core)
+//!     .await?;
+//! println!("listening on {}", broker.tcp_addr());
+//! broker.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(unsafe_code)]
+
+mod core;
+mod server;
+
+pub use crate::core::{ConnId, Core, Millis, Output};
+pub use crate::server::{Builder, Limits, Running};
