@@ -338,7 +338,8 @@ async fn core_loop<C: Core>(
 
 fn handle<C: Core>(core: &mut C, conns: &mut HashMap<ConnId, Writer>, ev: Event, now: Millis) {
     match ev {
-        Event::Opened { conn, writer, .. } => {
+        Event::Opened { conn, peer, writer } => {
+            debug!(conn, %peer, "new connection handed to the core");
             conns.insert(conn, writer);
             core.connection_opened(conn, now);
         }
