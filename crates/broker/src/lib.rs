@@ -23,6 +23,10 @@
 
 mod core;
 mod server;
+mod tls;
+mod ws;
 
 pub use crate::core::{ConnId, Core, Millis, Output};
-pub use crate::server::{Builder, Limits, Running};
+pub use crate::server::{Bound, Builder, Limits, Running, Transport};
+pub use crate::tls::{tls_config, tls_config_from_pem};
+pub use tokio_rustls::rustls;

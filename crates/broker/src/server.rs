@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
@@ -28,7 +28,7 @@ use crate::core::{ConnId, Core, Millis, Output};
 
 /// Events from the socket tasks to the core task.
 #[derive(Debug)]
-enum Event {
+pub(crate) enum Event {
     Opened {
         conn: ConnId,
         peer: SocketAddr,
@@ -45,7 +45,7 @@ enum Event {
 
 /// The core task's handle on one connection's writer.
 #[derive(Debug)]
-struct Writer {
+pub(crate) struct Writer {
     tx: mpsc::UnboundedSender<WriteCmd>,
     /// Bytes handed to the writer and not yet written.
     queued: Arc<AtomicUsize>,
@@ -54,7 +54,7 @@ struct Writer {
 }
 
 #[derive(Debug)]
-enum WriteCmd {
+pub(crate) enum WriteCmd {
     Data(Bytes),
     Close,
 }
@@ -83,17 +83,64 @@ impl Default for Limits {
     }
 }
 
+/// How a listener's connections carry MQTT.
+#[derive(Clone)]
+pub enum Transport {
+    /// MQTT straight over TCP.
+    Tcp,
+    /// MQTT in binary WebSocket messages (subprotocol `mqtt`).
+    WebSocket,
+    /// MQTT over TLS.
+    Tls(Arc<tokio_rustls::rustls::ServerConfig>),
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::WebSocket => "websocket",
+            Transport::Tls(_) => "tls",
+        })
+    }
+}
+
+/// A bound listener's address and transport.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    /// The address, with the port the OS chose when asked for port 0.
+    pub addr: SocketAddr,
+    /// The transport.
+    pub transport: Transport,
+}
+
 /// Configures and starts a broker.
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
-    tcp: Vec<SocketAddr>,
+    listeners: Vec<(SocketAddr, Transport)>,
     limits: Limits,
 }
 
 impl Builder {
     /// Adds a plain-TCP MQTT listener (port 0 lets the OS choose).
     pub fn listen_tcp(mut self, addr: SocketAddr) -> Self {
-        self.tcp.push(addr);
+        self.listeners.push((addr, Transport::Tcp));
+        self
+    }
+
+    /// Adds an MQTT-over-WebSocket listener.
+    pub fn listen_ws(mut self, addr: SocketAddr) -> Self {
+        self.listeners.push((addr, Transport::WebSocket));
+        self
+    }
+
+    /// Adds an MQTT-over-TLS listener with this server configuration (see
+    /// [`crate::tls_config_from_pem`]).
+    pub fn listen_tls(
+        mut self,
+        addr: SocketAddr,
+        config: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> Self {
+        self.listeners.push((addr, Transport::Tls(config)));
         self
     }
 
@@ -107,29 +154,34 @@ impl Builder {
     /// inside a tokio runtime. With no listener configured, listens on
     /// 127.0.0.1 with a port the OS chooses.
     pub async fn start<C: Core>(self, core: C) -> io::Result<Running> {
-        let addrs = if self.tcp.is_empty() {
-            vec![SocketAddr::from(([127, 0, 0, 1], 0))]
+        let wanted = if self.listeners.is_empty() {
+            vec![(SocketAddr::from(([127, 0, 0, 1], 0)), Transport::Tcp)]
         } else {
-            self.tcp
+            self.listeners
         };
         let mut listeners = Vec::new();
-        for a in addrs {
-            listeners.push(TcpListener::bind(a).await?);
+        let mut bound = Vec::new();
+        for (a, t) in wanted {
+            let l = TcpListener::bind(a).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen on {a} ({t:?}): {e}"))
+            })?;
+            bound.push(Bound {
+                addr: l.local_addr()?,
+                transport: t.clone(),
+            });
+            listeners.push((l, t));
         }
-        let bound: Vec<SocketAddr> = listeners
-            .iter()
-            .map(TcpListener::local_addr)
-            .collect::<io::Result<_>>()?;
         let (events_tx, events_rx) = mpsc::channel(4096);
         let (stop_tx, stop_rx) = watch::channel(false);
         let limits = Arc::new(self.limits);
         let next_id = Arc::new(AtomicUsize::new(1));
         let open = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
-        for l in listeners {
-            info!(addr = %l.local_addr()?, "listening (mqtt over tcp)");
+        for (l, t) in listeners {
+            info!(addr = %l.local_addr()?, transport = ?t, "listening");
             tasks.push(tokio::spawn(accept_loop(
                 l,
+                t,
                 events_tx.clone(),
                 stop_rx.clone(),
                 limits.clone(),
@@ -151,21 +203,34 @@ impl Builder {
 /// A started broker: its addresses, and the way to stop it.
 #[derive(Debug)]
 pub struct Running {
-    addrs: Vec<SocketAddr>,
+    addrs: Vec<Bound>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     core_task: JoinHandle<()>,
 }
 
 impl Running {
-    /// The bound TCP addresses, in the order the listeners were added.
-    pub fn tcp_addrs(&self) -> &[SocketAddr] {
+    /// Every listener, in the order they were added.
+    pub fn listeners(&self) -> &[Bound] {
         &self.addrs
     }
 
-    /// The first bound TCP address.
+    /// The address of the first listener (the default one when none was
+    /// configured).
     pub fn tcp_addr(&self) -> SocketAddr {
-        self.addrs[0]
+        self.addrs[0].addr
+    }
+
+    /// The address of the first listener of this kind of transport.
+    pub fn addr_of(&self, ws: bool, tls: bool) -> Option<SocketAddr> {
+        self.addrs
+            .iter()
+            .find(|b| match b.transport {
+                Transport::Tcp => !ws && !tls,
+                Transport::WebSocket => ws,
+                Transport::Tls(_) => tls,
+            })
+            .map(|b| b.addr)
     }
 
     /// Stops accepting, closes every connection and waits for the tasks.
@@ -180,6 +245,7 @@ impl Running {
 
 async fn accept_loop(
     listener: TcpListener,
+    transport: Transport,
     events: mpsc::Sender<Event>,
     mut stop: watch::Receiver<bool>,
     limits: Arc<Limits>,
@@ -211,39 +277,97 @@ async fn accept_loop(
         let limits = limits.clone();
         let open = open.clone();
         let stop = stop.clone();
+        let transport = transport.clone();
         tokio::spawn(async move {
-            serve_connection(conn, peer, sock, events, limits, stop).await;
+            serve(conn, peer, sock, transport, events, limits, stop).await;
             open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
-async fn serve_connection(
+/// Longest a TLS or WebSocket handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve(
     conn: ConnId,
     peer: SocketAddr,
     sock: TcpStream,
+    transport: Transport,
     events: mpsc::Sender<Event>,
     limits: Arc<Limits>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let (mut rd, wr) = sock.into_split();
+    match transport {
+        Transport::Tcp => {
+            let (rd, wr) = sock.into_split();
+            serve_stream(conn, peer, rd, wr, events, limits, shutdown).await
+        }
+        Transport::Tls(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                Ok(Ok(tls)) => {
+                    let (rd, wr) = tokio::io::split(tls);
+                    serve_stream(conn, peer, rd, wr, events, limits, shutdown).await
+                }
+                Ok(Err(e)) => debug!(conn, %peer, error = %e, "TLS handshake failed"),
+                Err(_) => debug!(conn, %peer, "TLS handshake timed out"),
+            }
+        }
+        Transport::WebSocket => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, crate::ws::accept(sock)).await {
+                Ok(Ok(ws)) => crate::ws::serve(conn, peer, ws, events, limits, shutdown).await,
+                Ok(Err(e)) => debug!(conn, %peer, error = %e, "WebSocket handshake failed"),
+                Err(_) => debug!(conn, %peer, "WebSocket handshake timed out"),
+            }
+        }
+    }
+}
+
+/// Registers a connection with the core task; returns what the reader
+/// side needs, or `None` when the broker is shutting down.
+pub(crate) async fn register(
+    conn: ConnId,
+    peer: SocketAddr,
+    events: &mpsc::Sender<Event>,
+) -> Option<(
+    mpsc::UnboundedReceiver<WriteCmd>,
+    Arc<AtomicUsize>,
+    Arc<Notify>,
+)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(Notify::new());
-    let writer = tokio::spawn(write_loop(wr, rx, queued.clone()));
-    let opened = Event::Opened {
-        conn,
-        peer,
-        writer: Writer {
-            tx,
-            queued,
-            stop: stop.clone(),
-        },
+    let writer = Writer {
+        tx,
+        queued: queued.clone(),
+        stop: stop.clone(),
     };
-    if events.send(opened).await.is_err() {
-        return;
-    }
+    events
+        .send(Event::Opened { conn, peer, writer })
+        .await
+        .ok()?;
     debug!(conn, %peer, "connected");
+    Some((rx, queued, stop))
+}
+
+/// Serves a byte stream (TCP or TLS): reads go to the core task, writes
+/// come from it.
+async fn serve_stream<R, W>(
+    conn: ConnId,
+    peer: SocketAddr,
+    mut rd: R,
+    wr: W,
+    events: mpsc::Sender<Event>,
+    limits: Arc<Limits>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let Some((rx, queued, stop)) = register(conn, peer, &events).await else {
+        return;
+    };
+    let writer = tokio::spawn(write_loop(wr, rx, queued));
     let mut buf = BytesMut::with_capacity(limits.read_size);
     loop {
         if buf.capacity() - buf.len() < limits.read_size / 4 {
@@ -273,8 +397,8 @@ async fn serve_connection(
     debug!(conn, "closed");
 }
 
-async fn write_loop(
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut rx: mpsc::UnboundedReceiver<WriteCmd>,
     queued: Arc<AtomicUsize>,
 ) {

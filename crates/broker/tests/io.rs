@@ -203,3 +203,107 @@ async fn connections_over_the_limit_are_refused() {
     assert!(admitted);
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn websocket_binary_messages_in_any_split() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let broker = Builder::default()
+        .listen_ws("127.0.0.1:0".parse().unwrap())
+        .start(Echo::default())
+        .await
+        .unwrap();
+    let addr = broker.addr_of(true, false).unwrap();
+    let mut req = format!("ws://{addr}/mqtt").into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "mqtt".parse().unwrap());
+    let (mut ws, resp) = timeout(WAIT, tokio_tungstenite::connect_async(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        resp.headers().get("Sec-WebSocket-Protocol").unwrap(),
+        "mqtt"
+    );
+    let next = |m: Option<Result<Message, _>>| match m {
+        Some(Ok(Message::Binary(b))) => b.to_vec(),
+        other => panic!("expected a binary message, got {other:?}"),
+    };
+    assert_eq!(next(timeout(WAIT, ws.next()).await.unwrap()), b"hello\n");
+    ws.send(Message::Binary(bytes::Bytes::from_static(b"abc")))
+        .await
+        .unwrap();
+    assert_eq!(next(timeout(WAIT, ws.next()).await.unwrap()), b"abc");
+    // A text message is not MQTT (MQTT-6.0.0-1): the connection is closed.
+    ws.send(Message::Text("nope".into())).await.unwrap();
+    let end = timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "text message did not close the connection");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
+async fn tls_listener() {
+    use std::sync::Arc;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let der = CertificateDer::from(cert.cert.der().to_vec());
+    let key = PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let config = mqttkit_broker::tls_config(vec![der.clone()], key).unwrap();
+    let broker = Builder::default()
+        .listen_tls("127.0.0.1:0".parse().unwrap(), config)
+        .start(Echo::default())
+        .await
+        .unwrap();
+    let addr = broker.addr_of(false, true).unwrap();
+
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add(der).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let client = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = timeout(WAIT, connector.connect(name, tcp))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut buf = [0u8; 6];
+    timeout(WAIT, tls.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"hello\n");
+    tls.write_all(b"secret").await.unwrap();
+    timeout(WAIT, tls.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"secret");
+    // A client speaking plain TCP to the TLS port gets nothing and is cut.
+    let mut plain = TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")
+        .await
+        .unwrap();
+    let mut junk = Vec::new();
+    let _ = timeout(WAIT, plain.read_to_end(&mut junk))
+        .await
+        .expect("cut in time");
+    assert!(!junk.starts_with(b"hello"));
+    broker.shutdown().await;
+}
