@@ -30,6 +30,8 @@ const MAX_MESSAGE: usize = 16 << 20;
 pub(crate) async fn accept(
     sock: TcpStream,
 ) -> Result<WebSocketStream<TcpStream>, tokio_tungstenite::tungstenite::Error> {
+    // The callback's signature is tungstenite's; its error type is large.
+    #[allow(clippy::result_large_err)]
     let choose = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         let offered = req
             .headers()
