@@ -47,7 +47,7 @@ fn filter(n: u32, rng: &mut Rng) -> String {
         ];
         levels[(rng.next() % 5) as usize] = "+".to_string();
         levels.join("/")
-    } else if rng.next() % 2 == 0 {
+    } else if rng.next() & 1 == 0 {
         format!("site/{site}/#")
     } else {
         format!("site/{site}/dev/{n}/#")
