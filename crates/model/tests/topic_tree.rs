@@ -38,11 +38,39 @@ enum Op {
 }
 
 fn ops(filter: impl Strategy<Value = String> + Clone) -> impl Strategy<Value = Vec<Op>> {
+    ops_with(filter, 4, 60)
+}
+
+fn ops_with(
+    filter: impl Strategy<Value = String> + Clone,
+    keys: u8,
+    n: usize,
+) -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
-        3 => (filter.clone(), 0u8..4, any::<u32>()).prop_map(|(f, k, v)| Op::Insert(f, k, v)),
-        2 => (filter, 0u8..4).prop_map(|(f, k)| Op::Remove(f, k)),
+        3 => (filter.clone(), 0..keys, any::<u32>()).prop_map(|(f, k, v)| Op::Insert(f, k, v)),
+        2 => (filter, 0..keys).prop_map(|(f, k)| Op::Remove(f, k)),
     ];
-    prop::collection::vec(op, 0..60)
+    prop::collection::vec(op, 0..n)
+}
+
+/// Two or three levels out of many, so that nodes gain and lose enough
+/// children (and filters enough keys) to change representation.
+fn wide_level() -> impl Strategy<Value = String> + Clone {
+    (0u8..24).prop_map(|i| format!("l{i}"))
+}
+
+fn wide_filter() -> impl Strategy<Value = String> + Clone {
+    let level = prop_oneof![6 => wide_level(), 1 => Just("+".to_string())];
+    (prop::collection::vec(level, 1..3), any::<bool>()).prop_map(|(mut l, hash)| {
+        if hash {
+            l.push("#".to_string());
+        }
+        l.join("/")
+    })
+}
+
+fn wide_name() -> impl Strategy<Value = String> + Clone {
+    prop::collection::vec(wide_level(), 1..4).prop_map(|l| l.join("/"))
 }
 
 type Model = BTreeMap<(String, u8), u32>;
@@ -130,6 +158,49 @@ proptest! {
         prop_assert_eq!(got, want);
         let [got, want] = both(&tree, &model, &n);
         prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn wide_nodes_and_many_keys(
+        ops in ops_with(
+            prop_oneof![
+                2 => wide_filter(),
+                1 => prop::sample::select(vec!["l0", "l1/+", "#"]).prop_map(String::from),
+            ],
+            24,
+            400,
+        ),
+        names in prop::collection::vec(wide_name(), 1..8),
+        order in any::<prop::sample::Index>(),
+    ) {
+        let mut tree = SubscriptionTree::new();
+        let mut model = Model::new();
+        apply(&mut tree, &mut model, &ops);
+        for n in &names {
+            let [got, want] = both(&tree, &model, n);
+            prop_assert_eq!(got, want, "name {:?}", n);
+        }
+        // Empty it again, from a random starting point, checking on the way
+        // down (nodes and filters go back to their small forms).
+        let mut keys: Vec<(String, u8)> = model.keys().cloned().collect();
+        if !keys.is_empty() {
+            let at = order.index(keys.len());
+            keys.rotate_left(at);
+        }
+        for (i, (f, k)) in keys.iter().enumerate() {
+            prop_assert_eq!(tree.remove(f, k), model.remove(&(f.clone(), *k)));
+            if i % 8 == 0 {
+                for ((f, k), v) in &model {
+                    prop_assert_eq!(tree.get(f, k), Some(v));
+                }
+                for n in &names {
+                    let [got, want] = both(&tree, &model, n);
+                    prop_assert_eq!(got, want, "name {:?}", n);
+                }
+                prop_assert!(tree.node_count() <= node_bound(&model));
+            }
+        }
+        prop_assert_eq!(tree.node_count(), 1);
     }
 
     /// Invalid filters and names: no panic, and still the naive answer.

@@ -71,6 +71,9 @@ type Hasher = RandomState;
 /// Above this many keys on one filter, the keys move to a hash map.
 const FEW: usize = 8;
 
+/// Above this many literal children, a node's children move to a hash map.
+const FEW_CHILDREN: usize = 8;
+
 /// Stack entries the match walk keeps in place before spilling to the heap.
 const INLINE_FRAMES: usize = 32;
 
@@ -95,13 +98,93 @@ struct Node<K, V> {
     /// (shared with the parent's map key); `None` for `+`, `#` and the root.
     level: Option<Arc<str>>,
     /// Literal children.
-    children: HashMap<Arc<str>, NodeId, Hasher>,
+    children: Children,
     /// The `+` child, or `NONE`.
     plus: NodeId,
     /// The `#` child, or `NONE`.
     hash: NodeId,
     /// The subscriptions of the filter that ends here.
     subs: Option<Box<Subs<K, V>>>,
+}
+
+/// Literal children: a short vector scanned in order while there are few
+/// (most nodes have one or two), a hash map beyond that.
+#[derive(Debug, Clone)]
+enum Children {
+    Few(Vec<(Arc<str>, NodeId)>),
+    Many(HashMap<Arc<str>, NodeId, Hasher>),
+}
+
+impl Default for Children {
+    fn default() -> Self {
+        Children::Few(Vec::new())
+    }
+}
+
+impl Children {
+    #[inline]
+    fn get(&self, level: &str) -> Option<NodeId> {
+        match self {
+            Children::Few(v) => v.iter().find(|e| &*e.0 == level).map(|e| e.1),
+            Children::Many(m) => m.get(level).copied(),
+        }
+    }
+
+    fn get_mut(&mut self, level: &str) -> Option<&mut NodeId> {
+        match self {
+            Children::Few(v) => v.iter_mut().find(|e| &*e.0 == level).map(|e| &mut e.1),
+            Children::Many(m) => m.get_mut(level),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Children::Few(v) => v.is_empty(),
+            Children::Many(m) => m.is_empty(),
+        }
+    }
+
+    /// Adds a child the caller found missing.
+    fn insert(&mut self, level: Arc<str>, id: NodeId) {
+        match self {
+            Children::Few(v) if v.len() < FEW_CHILDREN => v.push((level, id)),
+            Children::Few(v) => {
+                let mut m: HashMap<Arc<str>, NodeId, Hasher> =
+                    HashMap::with_capacity_and_hasher(FEW_CHILDREN * 2, Hasher::default());
+                m.extend(v.drain(..));
+                m.insert(level, id);
+                *self = Children::Many(m);
+            }
+            Children::Many(m) => {
+                m.insert(level, id);
+            }
+        }
+    }
+
+    fn remove(&mut self, level: &str) {
+        match self {
+            Children::Few(v) => {
+                if let Some(i) = v.iter().position(|e| &*e.0 == level) {
+                    v.swap_remove(i);
+                }
+            }
+            Children::Many(m) => {
+                m.remove(level);
+                if m.len() <= FEW_CHILDREN / 2 {
+                    *self = Children::Few(m.drain().collect());
+                } else if m.len() * 4 < m.capacity() {
+                    m.shrink_to(m.len() * 2);
+                }
+            }
+        }
+    }
+
+    fn for_each_id(&self, mut f: impl FnMut(NodeId)) {
+        match self {
+            Children::Few(v) => v.iter().for_each(|e| f(e.1)),
+            Children::Many(m) => m.values().for_each(|&c| f(c)),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +205,7 @@ impl<K, V> Node<K, V> {
         Node {
             parent,
             level,
-            children: HashMap::default(),
+            children: Children::default(),
             plus: NONE,
             hash: NONE,
             subs: None,
@@ -357,7 +440,7 @@ impl<K: Eq + Hash + Clone, V> SubscriptionTree<K, V> {
                             if wild && node.plus != NONE {
                                 stack.push(Frame::Match(node.plus, tail));
                             }
-                            if let Some(&c) = node.children.get(level) {
+                            if let Some(c) = node.children.get(level) {
                                 stack.push(Frame::Match(c, tail));
                             }
                         }
@@ -408,9 +491,7 @@ impl<K: Eq + Hash + Clone, V> SubscriptionTree<K, V> {
     }
 
     fn push_children<'n>(&self, node: &Node<K, V>, stack: &mut Stack<'n>) {
-        for &c in node.children.values() {
-            stack.push(Frame::All(c));
-        }
+        node.children.for_each_id(|c| stack.push(Frame::All(c)));
         if node.plus != NONE {
             stack.push(Frame::All(node.plus));
         }
@@ -427,7 +508,7 @@ impl<K: Eq + Hash + Clone, V> SubscriptionTree<K, V> {
             node = match level {
                 "+" => n.plus,
                 "#" => n.hash,
-                _ => n.children.get(level).copied().unwrap_or(NONE),
+                _ => n.children.get(level).unwrap_or(NONE),
             };
             if node == NONE {
                 return None;
@@ -452,7 +533,7 @@ impl<K: Eq + Hash + Clone, V> SubscriptionTree<K, V> {
                 (next, Some(Node::new(parent, None)))
             }
             _ => match p.children.get(level) {
-                Some(&c) => (c, None),
+                Some(c) => (c, None),
                 None => {
                     let key: Arc<str> = Arc::from(level);
                     p.children.insert(key.clone(), next);
@@ -482,11 +563,6 @@ impl<K: Eq + Hash + Clone, V> SubscriptionTree<K, V> {
                     "#" if p.hash == node => p.hash = NONE,
                     _ => {
                         p.children.remove(level);
-                        if p.children.capacity() > 16
-                            && p.children.len() * 4 < p.children.capacity()
-                        {
-                            p.children.shrink_to(p.children.len() * 2);
-                        }
                     }
                 }
             }
@@ -523,9 +599,7 @@ impl<K: Eq + Hash + Clone, V> SubscriptionTree<K, V> {
             *slot = id;
         }
         let children = std::mem::take(&mut self.nodes[id].children);
-        for &c in children.values() {
-            self.nodes[c].parent = id;
-        }
+        children.for_each_id(|c| self.nodes[c].parent = id);
         self.nodes[id].children = children;
         for c in [self.nodes[id].plus, self.nodes[id].hash] {
             if c != NONE {
