@@ -56,21 +56,33 @@ fn filter(n: u32, rng: &mut Rng) -> String {
 
 type List = Vec<(String, u32)>;
 
+/// Resident memory of this process in KiB (Linux), for a rough size.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn build() -> (SubscriptionTree<u32, u32>, List) {
-    let start = Instant::now();
     let mut rng = Rng(0x9e37_79b9);
+    let list: List = (0..SUBSCRIPTIONS)
+        .map(|n| (filter(n, &mut rng), n))
+        .collect();
+    let before = rss_kib();
+    let start = Instant::now();
     let mut tree = SubscriptionTree::new();
-    let mut list = Vec::with_capacity(SUBSCRIPTIONS as usize);
-    for n in 0..SUBSCRIPTIONS {
-        let f = filter(n, &mut rng);
-        tree.insert(&f, n, n);
-        list.push((f, n));
+    for (f, n) in &list {
+        tree.insert(f, *n, *n);
     }
+    let took = start.elapsed();
+    let grew = match (before, rss_kib()) {
+        (Some(a), Some(b)) => format!("{} MiB", b.saturating_sub(a) / 1024),
+        _ => "?".into(),
+    };
     eprintln!(
-        "built {} subscriptions ({} trie nodes) in {:.2?}",
+        "built {} subscriptions ({} trie nodes) in {took:.2?}; resident memory grew by {grew}",
         tree.len(),
         tree.node_count(),
-        start.elapsed()
     );
     (tree, list)
 }

@@ -112,7 +112,7 @@ struct Node<K, V> {
 #[derive(Debug, Clone)]
 enum Children {
     Few(Vec<(Arc<str>, NodeId)>),
-    Many(HashMap<Arc<str>, NodeId, Hasher>),
+    Many(Box<HashMap<Arc<str>, NodeId, Hasher>>),
 }
 
 impl Default for Children {
@@ -153,7 +153,7 @@ impl Children {
                     HashMap::with_capacity_and_hasher(FEW_CHILDREN * 2, Hasher::default());
                 m.extend(v.drain(..));
                 m.insert(level, id);
-                *self = Children::Many(m);
+                *self = Children::Many(Box::new(m));
             }
             Children::Many(m) => {
                 m.insert(level, id);
@@ -197,7 +197,7 @@ struct Subs<K, V> {
 #[derive(Debug, Clone)]
 enum Entries<K, V> {
     Few(Vec<(K, V)>),
-    Many(HashMap<K, V, Hasher>),
+    Many(Box<HashMap<K, V, Hasher>>),
 }
 
 impl<K, V> Node<K, V> {
@@ -263,7 +263,7 @@ impl<K: Eq + Hash, V> Entries<K, V> {
                         HashMap::with_capacity_and_hasher(FEW * 2, Hasher::default());
                     m.extend(v.drain(..));
                     m.insert(key, value);
-                    *self = Entries::Many(m);
+                    *self = Entries::Many(Box::new(m));
                 }
                 None
             }
