@@ -108,8 +108,10 @@ struct Node<K, V> {
 }
 
 /// Literal children: a short vector scanned in order while there are few
-/// (most nodes have one or two), a hash map beyond that.
+/// (most nodes have one or two), a hash map beyond that. The map is boxed
+/// so that the enum, and every node, stays the size of a `Vec`.
 #[derive(Debug, Clone)]
+#[allow(clippy::box_collection)]
 enum Children {
     Few(Vec<(Arc<str>, NodeId)>),
     Many(Box<HashMap<Arc<str>, NodeId, Hasher>>),
@@ -147,7 +149,14 @@ impl Children {
     /// Adds a child the caller found missing.
     fn insert(&mut self, level: Arc<str>, id: NodeId) {
         match self {
-            Children::Few(v) if v.len() < FEW_CHILDREN => v.push((level, id)),
+            Children::Few(v) if v.len() < FEW_CHILDREN => {
+                // Grow 1, 2, 4, 8 rather than straight to 4: most nodes
+                // keep a single child.
+                if v.len() == v.capacity() {
+                    v.reserve_exact(v.len().max(1));
+                }
+                v.push((level, id))
+            }
             Children::Few(v) => {
                 let mut m: HashMap<Arc<str>, NodeId, Hasher> =
                     HashMap::with_capacity_and_hasher(FEW_CHILDREN * 2, Hasher::default());
@@ -194,7 +203,9 @@ struct Subs<K, V> {
     entries: Entries<K, V>,
 }
 
+/// The keys of one filter: a short vector, or a boxed map when many.
 #[derive(Debug, Clone)]
+#[allow(clippy::box_collection)]
 enum Entries<K, V> {
     Few(Vec<(K, V)>),
     Many(Box<HashMap<K, V, Hasher>>),
