@@ -6,45 +6,54 @@
 //! (the text between two `/`); a filter's subscriptions live at the node
 //! its last level leads to. A node has three kinds of children:
 //!
-//! - literal levels, in a hash map from the level's text to the child;
+//! - literal levels, looked up by the level's text: a short vector scanned
+//!   in order while a node has at most 8 (most nodes have one: `dev` under
+//!   a site, `temp` under a device), a hash map beyond that (a level of
+//!   device ids with thousands of children);
 //! - one `+` slot;
 //! - one `#` slot.
 //!
-//! The wildcards get slots of their own instead of entries in the map so
-//! that matching never has to look at a level's text to find them, and so
-//! that the literal lookup is one hash-map probe whatever the fan-out.
+//! The wildcards get slots of their own instead of entries among the
+//! literals so that matching reaches them without a lookup, and so that
+//! the literal lookup is one probe (or a scan of at most 8 short strings)
+//! whatever the fan-out.
 //!
 //! Matching a name walks the trie level by level. At each node it follows
-//! the literal child named by the name's level (one probe), the `+` child
-//! (any level, the empty one included), and reports everything under the
-//! `#` child (the rest of the name, zero levels included, which is how
-//! `sport/#` matches `sport`). The work is bounded by the name's depth
-//! times the number of wildcard branches actually present on the way, plus
-//! the number of matches; it does not depend on how many subscriptions
-//! the tree holds. The one exception to "a wildcard matches anything" is
-//! MQTT-4.7.2-1: a name starting with `$` is not matched through a `+` or
-//! `#` in the first level, so the root's wildcard slots are skipped for
-//! such names.
+//! the literal child named by the name's level, the `+` child (any level,
+//! the empty one included), and reports everything under the `#` child
+//! (the rest of the name, zero levels included, which is how `sport/#`
+//! matches `sport`). Every node the walk visits is a prefix of some filter
+//! that matches the name's prefix of the same length, so the work is one
+//! lookup per level for each such prefix plus one call per match: it grows
+//! with the name's depth and with the number of (partly) matching filters,
+//! never with the number of subscriptions held. MQTT-4.7.2-1 is the one
+//! exception to "a wildcard matches any level": a name starting with `$`
+//! is not matched through a `+` or `#` in the first level, so the root's
+//! wildcard slots are skipped for such names.
 //!
 //! Each node that holds subscriptions keeps the filter text once (a
 //! `Box<str>`), so reporting a match hands out a borrowed `&str` instead of
 //! rebuilding the filter from the path. Several keys on one filter share a
-//! node; a handful of keys are kept in a small vector, many in a hash map.
+//! node: up to 8 keys in a vector, more in a hash map.
 //!
 //! # Storage
 //!
 //! Nodes live in one vector (an arena) and refer to each other by index.
-//! This keeps the tree free of recursion everywhere: a valid filter may
-//! have 32,768 levels (`/` repeated), and a recursive walk, drop, clone or
+//! This keeps the tree free of recursion everywhere: a valid filter of
+//! 65,535 `/` has 65,536 levels, and a recursive walk, drop, clone or
 //! debug print of such a chain of boxed nodes would overflow the stack.
-//! Matching uses an explicit stack that starts in a fixed array on the
-//! call's own stack frame and only spills to the heap for names deeper
-//! than that array, so the usual match allocates nothing.
+//! Matching uses an explicit stack that starts as a fixed array in the
+//! call's own frame and only spills to the heap past 32 pending branches
+//! (deep names with wildcards all along the way), so the usual match
+//! allocates nothing and no state is shared between calls: the tree can
+//! be matched from several threads at once, and a callback may match
+//! again.
 //!
 //! `remove` prunes the nodes left with neither subscriptions nor children,
 //! bottom-up, and the arena stays dense (a freed slot is filled by the last
-//! node, whose parent and children are re-pointed), so the memory held is
-//! proportional to the live subscriptions, not to the most ever held.
+//! node, whose parent and children are re-pointed; the vector's capacity
+//! is given back when it falls under a quarter used), so the memory held
+//! follows the live subscriptions, not the most ever held.
 //!
 //! # Invalid filters
 //!
@@ -836,6 +845,23 @@ mod tests {
         assert_eq!(t.remove(&deep, &1), Some(()));
         assert_eq!(t.remove(&plus, &2), Some(()));
         assert_eq!(t.node_count(), 1);
+    }
+
+    #[test]
+    fn shared_between_threads_and_reentrant() {
+        fn sync_send<T: Sync + Send>(_: &T) {}
+        let t = tree(&["a/+", "a/#", "+/b"]);
+        sync_send(&t);
+        let mut inner = 0;
+        t.for_each_match("a/b", |_, _, _| {
+            t.for_each_match("a/b", |_, _, _| inner += 1);
+        });
+        assert_eq!(inner, 9);
+        std::thread::scope(|s| {
+            let h = s.spawn(|| matched(&t, "a/b").len());
+            assert_eq!(matched(&t, "a/b").len(), 3);
+            assert_eq!(h.join().ok(), Some(3));
+        });
     }
 
     #[test]
