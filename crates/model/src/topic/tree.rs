@@ -847,6 +847,28 @@ mod tests {
         assert_eq!(t.node_count(), 1);
     }
 
+    /// More pending branches than the in-place stack holds.
+    #[test]
+    fn match_stack_spills() {
+        let mut filters: Vec<String> = (0..60).map(|k| "a/".repeat(k) + "+").collect();
+        filters.push(["a"; 60].join("/"));
+        // Invalid: levels after `#`, reported whole.
+        filters.extend((0..50).map(|i| format!("a/#/x{i}")));
+        let refs: Vec<&str> = filters.iter().map(|f| f.as_str()).collect();
+        for depth in [1, 33, 40, 60, 61] {
+            let name = ["a"; 61][..depth].join("/");
+            let want: Vec<String> = refs
+                .iter()
+                .filter(|f| super::super::matches(f, &name))
+                .map(|f| f.to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            assert!(want.len() >= 50, "{depth}: {}", want.len());
+            assert_eq!(hits(&refs, &name), want, "depth {depth}");
+        }
+    }
+
     #[test]
     fn shared_between_threads_and_reentrant() {
         fn sync_send<T: Sync + Send>(_: &T) {}
