@@ -136,7 +136,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("update");
-    // A device not yet in the tree: three new nodes, then pruned again.
+    // A device not yet in the tree: two new nodes, then pruned again.
     g.bench_function("insert+remove new filter", |b| {
         b.iter(|| {
             tree.insert(black_box("site/7/dev/2000000/temp"), 1, 1);
