@@ -14,7 +14,7 @@ set -euo pipefail
 fuzz_dir=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$fuzz_dir")
 out="$fuzz_dir/corpus"
-targets=(decode stream roundtrip)
+targets=(decode stream roundtrip topic)
 
 for t in "${targets[@]}"; do
     mkdir -p "$out/$t"

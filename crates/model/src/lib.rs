@@ -10,4 +10,5 @@
 
 #![deny(unsafe_code)]
 
+pub mod fuzz_targets;
 pub mod topic;
