@@ -7,8 +7,27 @@
 //!
 //! - [`topic`]: topic names and filters, matching, shared subscriptions and
 //!   the subscription tree used for fan-out.
+//! - [`broker`]: the broker core (connections, sessions, QoS flows,
+//!   routing, retained messages, wills, keep-alive, expiry), driven by
+//!   events and time given by the caller.
 
 #![deny(unsafe_code)]
 
+pub mod auth;
+pub mod broker;
+pub mod config;
 pub mod fuzz_targets;
+pub mod message;
+pub mod session;
 pub mod topic;
+
+pub use auth::{AllowAll, Authorizer, Credentials, Refusal};
+pub use broker::{Broker, DropReason, Output, Stats};
+pub use config::{Config, ShareStrategy};
+pub use message::{Delivery, Message, MessageProperties};
+
+/// Identifies one client connection for its whole life (never reused).
+pub type ConnId = u64;
+
+/// Milliseconds since an epoch the caller chooses: the model's only clock.
+pub type Millis = u64;
