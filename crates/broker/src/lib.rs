@@ -22,6 +22,7 @@
 #![deny(unsafe_code)]
 
 mod core;
+mod reference;
 mod server;
 mod tls;
 mod ws;
@@ -29,4 +30,5 @@ mod ws;
 pub use crate::core::{ConnId, Core, Millis, Output};
 pub use crate::server::{Bound, Builder, Limits, Running, Transport};
 pub use crate::tls::{tls_config, tls_config_from_pem};
+pub use mqttkit_model as model;
 pub use tokio_rustls::rustls;

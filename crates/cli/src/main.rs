@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod broker;
 mod decode;
 
 /// MQTT toolkit: decode packets and check them against the MQTT 3.1, 3.1.1
@@ -19,11 +20,14 @@ struct Cli {
 enum Command {
     /// Decode MQTT packets from hex or a binary file and report every rule they break.
     Decode(decode::Args),
+    /// Run the reference MQTT broker (TCP, WebSocket, TLS) in the foreground.
+    Broker(broker::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Broker(args) => broker::run(args),
     }
 }
