@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod decode;
 
 /// MQTT toolkit: decode packets and check them against the MQTT 3.1, 3.1.1
@@ -19,11 +20,14 @@ struct Cli {
 enum Command {
     /// Decode MQTT packets from hex or a binary file and report every rule they break.
     Decode(decode::Args),
+    /// Check a broker against the MQTT 3.1.1 and 5.0 statements, case by case.
+    Check(check::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Check(args) => check::run(args),
     }
 }
