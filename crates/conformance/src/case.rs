@@ -232,6 +232,9 @@ pub enum Step {
         /// code (0x80 or above).
         #[serde(default)]
         reason: Vec<u8>,
+        /// The broker must close without sending DISCONNECT.
+        #[serde(default)]
+        no_disconnect: bool,
         /// Only under this version.
         #[serde(default)]
         only: Only,

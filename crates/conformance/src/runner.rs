@@ -717,6 +717,7 @@ impl Script<'_> {
                 conn,
                 within_ms,
                 reason,
+                no_disconnect,
                 ..
             } => {
                 let within = self.within(*within_ms);
@@ -738,6 +739,11 @@ impl Script<'_> {
                     )));
                 }
                 match &c.disconnect {
+                    Some(d) if *no_disconnect => {
+                        return Err(Stop::Fail(format!(
+                            "the broker sent {d} where no DISCONNECT is allowed"
+                        )));
+                    }
                     Some(d) => {
                         let rc = d["reason_code"].as_u64().unwrap_or(0);
                         let allowed = if reason.is_empty() {

@@ -173,7 +173,10 @@ pub fn encode_connect(
     version: ProtocolVersion,
     creds: &Credentials,
 ) -> Result<Vec<u8>, String> {
-    let props = PropSpec::from_value(spec.properties.as_ref())?;
+    // Properties exist only in 5.0: a case written for both versions
+    // gives them, and they are left out under 3.x.
+    let v5 = version.is_v5();
+    let props = PropSpec::from_value(spec.properties.as_ref().filter(|_| v5))?;
     let users = props.users();
     let mut c = Connect::new(version, client_id);
     c.clean_start = spec.clean.unwrap_or(true);
@@ -196,7 +199,7 @@ pub fn encode_connect(
     let will_props;
     let will_users;
     if let Some(w) = &spec.will {
-        will_props = PropSpec::from_value(w.properties.as_ref())?;
+        will_props = PropSpec::from_value(w.properties.as_ref().filter(|_| v5))?;
         will_users = will_props.users();
         c.will = Some(Will {
             qos: qos(w.qos)?,
