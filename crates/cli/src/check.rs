@@ -110,7 +110,11 @@ fn address(url: &str) -> Result<String, String> {
                 "{scheme}:// is not supported yet; only mqtt://HOST:PORT (plain TCP)"
             ))
         }
-        _ => return Err(format!("unknown scheme {scheme}://; expected mqtt://HOST:PORT")),
+        _ => {
+            return Err(format!(
+                "unknown scheme {scheme}://; expected mqtt://HOST:PORT"
+            ))
+        }
     }
     let host_port = rest.split('/').next().unwrap_or("");
     if host_port.is_empty() {
@@ -244,8 +248,12 @@ mod tests {
         assert_eq!(address("mqtt://h").unwrap(), "h:1883");
         assert_eq!(address("mqtt://[::1]:9").unwrap(), "[::1]:9");
         assert_eq!(address("mqtt://[::1]").unwrap(), "[::1]:1883");
-        assert!(address("mqtts://h:8883").unwrap_err().contains("not supported yet"));
-        assert!(address("ws://h/mqtt").unwrap_err().contains("not supported yet"));
+        assert!(address("mqtts://h:8883")
+            .unwrap_err()
+            .contains("not supported yet"));
+        assert!(address("ws://h/mqtt")
+            .unwrap_err()
+            .contains("not supported yet"));
         assert!(address("h:1883").is_err());
         assert!(address("mqtt://").is_err());
     }

@@ -150,7 +150,7 @@ pub struct WillSpec {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Step {
     /// Opens a connection, sends CONNECT and waits for CONNACK.
-    Connect(ConnectStep),
+    Connect(Box<ConnectStep>),
     /// Opens a connection without sending anything (for raw CONNECTs).
     Open {
         /// Connection name.

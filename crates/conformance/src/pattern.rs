@@ -111,10 +111,7 @@ fn matches_at(pattern: &Value, actual: Option<&Value>, path: &str) -> Result<(),
         }
         Value::Object(o) if o.len() == 1 && o.contains_key("$in") => {
             let options = o["$in"].as_array().cloned().unwrap_or_default();
-            if options
-                .iter()
-                .any(|p| matches_at(p, actual, path).is_ok())
-            {
+            if options.iter().any(|p| matches_at(p, actual, path).is_ok()) {
                 Ok(())
             } else {
                 Err(format!(
@@ -126,7 +123,11 @@ fn matches_at(pattern: &Value, actual: Option<&Value>, path: &str) -> Result<(),
         }
         Value::Object(o) if o.len() == 1 && o.contains_key("$not") => {
             if matches_at(&o["$not"], actual, path).is_ok() {
-                Err(format!("{here}: expected not {}, got {}", o["$not"], show(actual)))
+                Err(format!(
+                    "{here}: expected not {}, got {}",
+                    o["$not"],
+                    show(actual)
+                ))
             } else {
                 Ok(())
             }
@@ -135,7 +136,9 @@ fn matches_at(pattern: &Value, actual: Option<&Value>, path: &str) -> Result<(),
             let want = &o["$contains"];
             match actual {
                 Some(Value::Array(items))
-                    if items.iter().any(|x| matches_at(want, Some(x), path).is_ok()) =>
+                    if items
+                        .iter()
+                        .any(|x| matches_at(want, Some(x), path).is_ok()) =>
                 {
                     Ok(())
                 }

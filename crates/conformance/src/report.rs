@@ -253,7 +253,12 @@ pub fn junit(report: &Report) -> String {
                 "    <testcase classname=\"mqtt{}.{}\" name=\"{}\" time=\"{:.3}\"",
                 v.as_str().replace('.', ""),
                 xml_escape(&format!("s{}", result_section(r))),
-                xml_escape(&format!("{} [{}] {}", r.id, r.statements.join(" "), r.level)),
+                xml_escape(&format!(
+                    "{} [{}] {}",
+                    r.id,
+                    r.statements.join(" "),
+                    r.level
+                )),
                 r.duration_ms / 1000.0
             );
             match r.verdict {
@@ -326,7 +331,10 @@ pub fn markdown(report: &Report) -> String {
         s.note
     );
     let _ = writeln!(out);
-    let _ = writeln!(out, "| Version | Statement | Level | Verdict | Cases | Detail |");
+    let _ = writeln!(
+        out,
+        "| Version | Statement | Level | Verdict | Cases | Detail |"
+    );
     let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- |");
     let mut keys: Vec<_> = rows.keys().cloned().collect();
     keys.sort_by(|a, b| {
@@ -394,6 +402,9 @@ mod tests {
 
     #[test]
     fn xml_is_escaped() {
-        assert_eq!(xml_escape("a<b>&\"'\u{1}"), "a&lt;b&gt;&amp;&quot;&apos;\\u0001");
+        assert_eq!(
+            xml_escape("a<b>&\"'\u{1}"),
+            "a&lt;b&gt;&amp;&quot;&apos;\\u0001"
+        );
     }
 }

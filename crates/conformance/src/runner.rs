@@ -217,7 +217,12 @@ async fn write_logged(
     version: ProtocolVersion,
     bytes: &[u8],
 ) -> Result<(), String> {
-    tracer.log(name, Dir::Sent, bytes, describe(bytes, version, Role::Client));
+    tracer.log(
+        name,
+        Dir::Sent,
+        bytes,
+        describe(bytes, version, Role::Client),
+    );
     let mut w = writer.lock().await;
     w.write_all(bytes)
         .await
@@ -285,7 +290,9 @@ async fn read_loop(
                     let take = dec_len(buf, version).min(buf.len()).min(4096);
                     let bytes = buf[..take].to_vec();
                     let shown = describe(&bytes, version, Role::Server);
-                    let msg = format!("malformed packet from the broker: {e}; decoded leniently: {shown}");
+                    let msg = format!(
+                        "malformed packet from the broker: {e}; decoded leniently: {shown}"
+                    );
                     tracer.log(&name, Dir::Received, &bytes, msg.clone());
                     let _ = tx.send(Event::Garbage(msg));
                     return;
@@ -294,7 +301,12 @@ async fn read_loop(
         }
         match rd.read_buf(dec.buffer_mut()).await {
             Ok(0) => {
-                tracer.log(&name, Dir::Event, &[], "connection closed by the broker".into());
+                tracer.log(
+                    &name,
+                    Dir::Event,
+                    &[],
+                    "connection closed by the broker".into(),
+                );
                 let _ = tx.send(Event::Closed("closed by the broker".into()));
                 return;
             }
@@ -449,7 +461,10 @@ impl Conn {
                         Ok(()) => Ok(self.queue.remove(i).unwrap_or(Value::Null)),
                         Err(e) => Err(Stop::Fail(format!(
                             "out of order: the next {} was {} ({e})",
-                            pattern.get("type").map(|t| t.to_string()).unwrap_or("packet".into()),
+                            pattern
+                                .get("type")
+                                .map(|t| t.to_string())
+                                .unwrap_or("packet".into()),
                             self.queue[i]
                         ))),
                     };
@@ -862,7 +877,10 @@ impl Script<'_> {
                     .map(|p| substitute(p, &self.vars))
                     .unwrap_or_else(|| json!({}));
                 let c = self.conn(conn)?;
-                let note = match c.expect(&pattern, Duration::from_millis(*within_ms), false).await {
+                let note = match c
+                    .expect(&pattern, Duration::from_millis(*within_ms), false)
+                    .await
+                {
                     Ok(p) => format!("{what}: {p}"),
                     Err(Stop::Fail(m)) | Err(Stop::Skip(m)) => format!("{what}: {m}"),
                 };
@@ -887,7 +905,10 @@ pub async fn run_case(
         entries: Arc::new(Mutex::new(Vec::new())),
     };
     let mut vars = Vars::new();
-    vars.insert("prefix".into(), json!(format!("mqttkit/{run_id:06x}/{index}")));
+    vars.insert(
+        "prefix".into(),
+        json!(format!("mqttkit/{run_id:06x}/{index}")),
+    );
     vars.insert("client".into(), json!(format!("mk{run_id:06x}n{index}")));
     vars.insert("protocol".into(), json!(version.as_str()));
     // A 23-character alphanumeric client id (the longest every Server must accept).

@@ -405,7 +405,7 @@ pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
         .bytes()
         .filter(|b| !b.is_ascii_whitespace() && *b != b':' && *b != b'_')
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits in {s:?}"));
     }
     digits
@@ -434,9 +434,9 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn encode_frame(f: &Frame) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     for piece in &f.body {
-        let (kind, arg) = piece
-            .split_once(':')
-            .ok_or_else(|| format!("frame piece {piece:?} needs a kind: hex, str, raw, u16, vbi"))?;
+        let (kind, arg) = piece.split_once(':').ok_or_else(|| {
+            format!("frame piece {piece:?} needs a kind: hex, str, raw, u16, vbi")
+        })?;
         match kind {
             "hex" => body.extend(parse_hex(arg)?),
             "str" => {
