@@ -63,6 +63,10 @@ pub struct Case {
     /// Overall deadline; by default the sum of the waits plus a margin.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Runs alone, after every other case (for subscriptions such as `#`
+    /// that would see the traffic of concurrent cases).
+    #[serde(default)]
+    pub exclusive: bool,
     /// The script.
     pub step: Vec<Step>,
 }
@@ -330,8 +334,9 @@ pub struct ConnectStep {
     #[serde(flatten)]
     pub spec: ConnectSpec,
     /// Pattern for the CONNACK; default a successful one. When the default
-    /// is used, a refused CONNECT skips the case (version not offered,
-    /// authentication needed).
+    /// is used, a CONNACK refusing the version, the credentials or the
+    /// client identifier skips the case; a connection closed without
+    /// CONNACK fails it.
     #[serde(default)]
     pub expect: Option<Value>,
     /// Deadline for the CONNACK.

@@ -110,34 +110,52 @@ pub async fn run(cases: &[Case], config: &Config) -> Vec<CaseResult> {
         ((t ^ (u128::from(std::process::id()) << 20)) & 0xFF_FFFF) as u32
     };
     let sem = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let mut handles: Vec<JoinHandle<CaseResult>> = Vec::new();
-    for (index, (case, version)) in plan(cases, config).into_iter().enumerate() {
-        let case = case.clone();
-        let config = config.clone();
-        let sem = sem.clone();
-        handles.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await.ok();
-            run_case(&case, version, &config, run_id, index).await
-        }));
-    }
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        match h.await {
-            Ok(r) => out.push(r),
-            Err(e) => out.push(CaseResult {
-                id: "?".into(),
-                title: String::new(),
-                protocol: ProtocolVersion::V3_1_1,
-                statements: Vec::new(),
-                level: Level::Must,
-                verdict: Verdict::Fail,
-                detail: format!("runner task failed: {e}"),
-                trace: Vec::new(),
-                duration_ms: 0.0,
-            }),
+    let planned = plan(cases, config);
+    let mut slots: Vec<Option<CaseResult>> = vec![None; planned.len()];
+    // Concurrent cases first, then the exclusive ones one at a time.
+    for exclusive in [false, true] {
+        let mut handles: Vec<(usize, JoinHandle<CaseResult>)> = Vec::new();
+        for (index, (case, version)) in planned.iter().enumerate() {
+            if case.exclusive != exclusive {
+                continue;
+            }
+            let case = (*case).clone();
+            let version = *version;
+            let config = config.clone();
+            let sem = sem.clone();
+            let task = tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await.ok();
+                run_case(&case, version, &config, run_id, index).await
+            });
+            if exclusive {
+                let r = task.await;
+                slots[index] = Some(joined(r));
+            } else {
+                handles.push((index, task));
+            }
+        }
+        for (index, h) in handles {
+            slots[index] = Some(joined(h.await));
         }
     }
-    out
+    slots.into_iter().flatten().collect()
+}
+
+fn joined(r: Result<CaseResult, tokio::task::JoinError>) -> CaseResult {
+    match r {
+        Ok(r) => r,
+        Err(e) => CaseResult {
+            id: "?".into(),
+            title: String::new(),
+            protocol: ProtocolVersion::V3_1_1,
+            statements: Vec::new(),
+            level: Level::Must,
+            verdict: Verdict::Fail,
+            detail: format!("runner task failed: {e}"),
+            trace: Vec::new(),
+            duration_ms: 0.0,
+        },
+    }
 }
 
 /// Why a script stopped early.
@@ -475,7 +493,7 @@ impl Conn {
             }
             if let Some(why) = &self.closed {
                 return Err(Stop::Fail(format!(
-                    "connection {why} before a packet matching {pattern} arrived; received and unmatched: {}",
+                    "connection ended ({why}) before a packet matching {pattern} arrived; received and unmatched: {}",
                     self.unmatched()
                 )));
             }
@@ -571,12 +589,6 @@ impl Script<'_> {
         let connack = conn.expect(&pattern, within, false).await;
         let connack = match connack {
             Ok(ca) => ca,
-            Err(Stop::Fail(msg)) if default && conn.closed.is_some() && self.conns.is_empty() => {
-                return Err(Stop::Skip(format!(
-                    "MQTT {} not offered: the broker closed the connection without CONNACK ({msg})",
-                    self.version
-                )))
-            }
             Err(e) => return Err(e),
         };
         if default {
@@ -720,7 +732,7 @@ impl Script<'_> {
                     }
                     if let Some(why) = &c.closed {
                         return Err(Stop::Fail(format!(
-                            "connection {why} while waiting {for_ms} ms for silence"
+                            "connection ended ({why}) while waiting {for_ms} ms for silence"
                         )));
                     }
                     if !c.next_event(deadline).await {
