@@ -178,6 +178,9 @@ pub enum Step {
         /// Raw bytes in hex.
         #[serde(default)]
         hex: Option<String>,
+        /// Sends the packet this many times; `{i}` counts 1, 2, ...
+        #[serde(default)]
+        repeat: Option<u32>,
         /// A packet built from a first byte and body pieces, the
         /// Remaining Length computed.
         #[serde(default)]
@@ -239,6 +242,10 @@ pub enum Step {
         /// The broker must close without sending DISCONNECT.
         #[serde(default)]
         no_disconnect: bool,
+        /// The broker must close without sending anything not yet consumed
+        /// by an earlier step (e.g. no CONNACK for a malformed CONNECT).
+        #[serde(default)]
+        silent: bool,
         /// Only under this version.
         #[serde(default)]
         only: Only,
@@ -291,6 +298,14 @@ pub enum Step {
         /// Value assumed when the property is absent (default: feature on).
         #[serde(default)]
         absent_is: Option<u64>,
+        /// For numeric properties: the largest value the case can handle.
+        #[serde(default)]
+        max: Option<u64>,
+        /// Runs only when the property has exactly this value (for cases
+        /// about a feature being off); an absent property counts as
+        /// `absent_is`.
+        #[serde(default)]
+        equals: Option<Value>,
         /// Only under this version.
         #[serde(default)]
         only: Only,
@@ -487,6 +502,7 @@ pub const CASE_FILES: &[(&str, &str)] = &[
     ("keepalive.toml", include_str!("../cases/keepalive.toml")),
     ("topics.toml", include_str!("../cases/topics.toml")),
     ("v5.toml", include_str!("../cases/v5.toml")),
+    ("flow.toml", include_str!("../cases/flow.toml")),
     ("malformed.toml", include_str!("../cases/malformed.toml")),
 ];
 

@@ -621,6 +621,45 @@ impl Script<'_> {
         Ok(())
     }
 
+    async fn send_once(
+        &mut self,
+        conn: &str,
+        packet: &Option<Value>,
+        hex: &Option<String>,
+        frame: &Option<crate::case::Frame>,
+    ) -> Result<(), Stop> {
+        let client_id = self.client_id_for(conn);
+        let bytes = if let Some(p) = packet {
+            let p = substitute(p, &self.vars);
+            encode_packet(&p, self.version, &client_id, &self.config.credentials)
+        } else if let Some(h) = hex {
+            parse_hex(&substitute_str(h, &self.vars))
+        } else if let Some(f) = frame {
+            let mut f = f.clone();
+            f.body = f
+                .body
+                .iter()
+                .map(|b| substitute_str(b, &self.vars))
+                .collect();
+            encode_frame(&f)
+        } else {
+            Err("nothing to send".into())
+        }
+        .map_err(|e| Stop::Fail(format!("case error: {e}")))?;
+        let tracer = self.tracer.clone();
+        let c = self.conn(conn)?;
+        if let Some(level) = connect_level(&bytes) {
+            // A raw CONNECT decides how the answers are framed.
+            c.level.store(level, Ordering::Relaxed);
+            c.version = level_version(level);
+        }
+        if let Err(e) = write_logged(&c.writer, &tracer, conn, c.version, &bytes).await {
+            // The broker may have closed already; later steps judge.
+            tracer.log(conn, Dir::Event, &[], e);
+        }
+        Ok(())
+    }
+
     async fn step(&mut self, step: &Step) -> Result<(), Stop> {
         match step {
             Step::Connect(c) => self.connect(c).await,
@@ -648,36 +687,12 @@ impl Script<'_> {
                 packet,
                 hex,
                 frame,
+                repeat,
                 ..
             } => {
-                let client_id = self.client_id_for(conn);
-                let bytes = if let Some(p) = packet {
-                    let p = substitute(p, &self.vars);
-                    encode_packet(&p, self.version, &client_id, &self.config.credentials)
-                } else if let Some(h) = hex {
-                    parse_hex(&substitute_str(h, &self.vars))
-                } else if let Some(f) = frame {
-                    let mut f = f.clone();
-                    f.body = f
-                        .body
-                        .iter()
-                        .map(|b| substitute_str(b, &self.vars))
-                        .collect();
-                    encode_frame(&f)
-                } else {
-                    Err("nothing to send".into())
-                }
-                .map_err(|e| Stop::Fail(format!("case error: {e}")))?;
-                let tracer = self.tracer.clone();
-                let c = self.conn(conn)?;
-                if let Some(level) = connect_level(&bytes) {
-                    // A raw CONNECT decides how the answers are framed.
-                    c.level.store(level, Ordering::Relaxed);
-                    c.version = level_version(level);
-                }
-                if let Err(e) = write_logged(&c.writer, &tracer, conn, c.version, &bytes).await {
-                    // The broker may have closed already; later steps judge.
-                    tracer.log(conn, Dir::Event, &[], e);
+                for i in 1..=repeat.unwrap_or(1).max(1) {
+                    self.vars.insert("i".into(), json!(i));
+                    self.send_once(conn, packet, hex, frame).await?;
                 }
                 Ok(())
             }
@@ -745,6 +760,7 @@ impl Script<'_> {
                 within_ms,
                 reason,
                 no_disconnect,
+                silent,
                 ..
             } => {
                 let within = self.within(*within_ms);
@@ -762,6 +778,12 @@ impl Script<'_> {
                     return Err(Stop::Fail(format!(
                         "connection still open {} ms later (expected the broker to close it); received: {}",
                         within.as_millis(),
+                        c.unmatched()
+                    )));
+                }
+                if *silent && !c.queue.is_empty() {
+                    return Err(Stop::Fail(format!(
+                        "the broker closed the connection but sent {} first, where nothing is allowed",
                         c.unmatched()
                     )));
                 }
@@ -844,6 +866,8 @@ impl Script<'_> {
                 capability,
                 min,
                 absent_is,
+                max,
+                equals,
                 ..
             } => {
                 let c = self.conn(conn)?;
@@ -854,6 +878,35 @@ impl Script<'_> {
                     .cloned()
                     .unwrap_or(Value::Null);
                 let value = props.get(capability.as_str()).cloned();
+                let present = value.clone().filter(|v| !v.is_null());
+                let as_num = |v: &Option<Value>| match v {
+                    Some(Value::Number(n)) => n.as_u64(),
+                    Some(Value::Bool(b)) => Some(u64::from(*b)),
+                    _ => *absent_is,
+                };
+                if let Some(want) = equals {
+                    let got = present.clone().or_else(|| absent_is.map(|a| json!(a)));
+                    let same = match (&got, want) {
+                        (Some(g), w) => {
+                            g == w || as_num(&Some(g.clone())) == as_num(&Some(w.clone()))
+                        }
+                        (None, _) => false,
+                    };
+                    if !same {
+                        return Err(Stop::Skip(format!(
+                            "only for brokers with CONNACK {capability} = {want}; this one has {}",
+                            present.map(|v| v.to_string()).unwrap_or("it absent".into())
+                        )));
+                    }
+                    return Ok(());
+                }
+                if let (Some(m), Some(n)) = (max, as_num(&present)) {
+                    if n > *m {
+                        return Err(Stop::Skip(format!(
+                            "CONNACK {capability} = {n}, more than this case handles ({m})"
+                        )));
+                    }
+                }
                 let ok = match (&value, min) {
                     (Some(Value::Bool(b)), _) => *b,
                     (Some(Value::Number(n)), Some(m)) => n.as_u64().unwrap_or(0) >= *m,
