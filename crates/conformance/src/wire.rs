@@ -489,3 +489,109 @@ pub fn packet_json(p: &Packet<'_>, version: ProtocolVersion) -> Value {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqttkit_codec::Decoder;
+
+    #[test]
+    fn hex_parsing() {
+        assert_eq!(parse_hex("0x30 0a:ff").unwrap(), vec![0x30, 0x0a, 0xff]);
+        assert!(parse_hex("abc").unwrap_err().contains("odd"));
+        assert!(parse_hex("zz").unwrap_err().contains("bad hex"));
+        assert_eq!(hex(&[0, 0xab]), "00ab");
+    }
+
+    #[test]
+    fn frames_get_their_remaining_length() {
+        let f = Frame {
+            byte0: 0x30,
+            body: vec!["str:a/b".into(), "raw:hi".into()],
+            remaining_length: None,
+        };
+        assert_eq!(
+            encode_frame(&f).unwrap(),
+            vec![0x30, 0x07, 0x00, 0x03, b'a', b'/', b'b', b'h', b'i']
+        );
+        let f = Frame {
+            byte0: 0x82,
+            body: vec!["u16:258".into(), "vbi:200".into(), "hex:ff".into()],
+            remaining_length: Some(9),
+        };
+        assert_eq!(
+            encode_frame(&f).unwrap(),
+            vec![0x82, 9, 1, 2, 0xC8, 0x01, 0xff]
+        );
+        let bad = Frame {
+            byte0: 0,
+            body: vec!["nope".into()],
+            remaining_length: None,
+        };
+        assert!(encode_frame(&bad).is_err());
+    }
+
+    #[test]
+    fn packets_from_fields_decode_back() {
+        let creds = Credentials::default();
+        let v = serde_json::json!({
+            "type": "PUBLISH", "topic": "t/1", "payload": "p", "qos": 1,
+            "properties": { "user_properties": [["k", "v"]], "content_type": "c" }
+        });
+        let bytes = encode_packet(&v, ProtocolVersion::V5, "id", &creds).unwrap();
+        let (p, _) = Decoder::new(ProtocolVersion::V5).decode(&bytes).unwrap();
+        let j = packet_json(&p, ProtocolVersion::V5);
+        assert_eq!(j["packet_id"], 1, "QoS 1 without an id gets 1");
+        assert_eq!(j["payload"], "p");
+        assert_eq!(j["properties"]["content_type"], "c");
+        let bad = serde_json::json!({"type": "PUBLISH", "topic": "t", "qos": 3});
+        assert!(encode_packet(&bad, ProtocolVersion::V5, "id", &creds).is_err());
+        let unknown = serde_json::json!({"type": "PUBLISH", "topic": "t", "colour": 1});
+        assert!(encode_packet(&unknown, ProtocolVersion::V5, "id", &creds).is_err());
+    }
+
+    #[test]
+    fn connect_properties_are_dropped_under_3x() {
+        let spec = ConnectSpec {
+            properties: Some(serde_json::json!({"session_expiry_interval": 30})),
+            ..ConnectSpec::default()
+        };
+        let creds = Credentials {
+            username: Some("u".into()),
+            password: Some("p".into()),
+        };
+        let b311 = encode_connect(&spec, "c", ProtocolVersion::V3_1_1, &creds).unwrap();
+        let b5 = encode_connect(&spec, "c", ProtocolVersion::V5, &creds).unwrap();
+        let (p, _) = Decoder::new(ProtocolVersion::V3_1_1).decode(&b311).unwrap();
+        let j = packet_json(&p, ProtocolVersion::V3_1_1);
+        assert_eq!(j["username"], "u");
+        assert!(j.get("properties").is_none());
+        let (p, _) = Decoder::new(ProtocolVersion::V5).decode(&b5).unwrap();
+        assert_eq!(
+            packet_json(&p, ProtocolVersion::V5)["properties"]["session_expiry_interval"],
+            30
+        );
+    }
+
+    #[test]
+    fn v3_connack_gets_its_wire_return_code() {
+        let bytes = [0x20, 0x02, 0x00, 0x02];
+        let (p, _) = Decoder::new(ProtocolVersion::V3_1_1)
+            .decode(&bytes)
+            .unwrap();
+        let j = packet_json(&p, ProtocolVersion::V3_1_1);
+        assert_eq!(j["return_code"], 2);
+        assert_eq!(j["reason_code"], 0x85);
+    }
+
+    #[test]
+    fn binary_payloads_show_as_hex() {
+        let bytes = [0x30, 0x05, 0x00, 0x01, b't', 0xff, 0x00];
+        let (p, _) = Decoder::new(ProtocolVersion::V3_1_1)
+            .decode(&bytes)
+            .unwrap();
+        let j = packet_json(&p, ProtocolVersion::V3_1_1);
+        assert_eq!(j["payload"], "hex:ff00");
+        assert_eq!(j["payload_len"], 2);
+    }
+}
