@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod broker;
+mod check;
 mod decode;
 
 /// MQTT toolkit: decode packets and check them against the MQTT 3.1, 3.1.1
@@ -22,6 +23,8 @@ enum Command {
     Decode(decode::Args),
     /// Run the reference MQTT broker (TCP, WebSocket, TLS) in the foreground.
     Broker(broker::Args),
+    /// Check a broker against the MQTT 3.1.1 and 5.0 statements, case by case.
+    Check(check::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,5 +32,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Decode(args) => decode::run(args),
         Command::Broker(args) => broker::run(args),
+        Command::Check(args) => check::run(args),
     }
 }

@@ -1,0 +1,260 @@
+//! `mqttkit check`: run the conformance cases against a broker.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use mqttkit_codec::ProtocolVersion;
+use mqttkit_conformance::{builtin_cases, must_failed, report, runner, Config, Credentials};
+
+/// Exit status: no MUST-level case failed.
+const OK: u8 = 0;
+/// Exit status: a MUST-level case failed.
+const FAILED: u8 = 1;
+/// Exit status: usage or connection error.
+const USAGE: u8 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A table grouped by specification section (colours on a terminal).
+    Text,
+    /// `{"broker", "cases": [...], "summary": {...}}`.
+    Json,
+    /// JUnit XML, one test suite per version.
+    Junit,
+    /// A Markdown matrix, one row per statement.
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Protocol {
+    /// MQTT 3.1.1.
+    #[value(name = "3.1.1")]
+    V311,
+    /// MQTT 5.0.
+    #[value(name = "5")]
+    V5,
+    /// Both.
+    All,
+}
+
+#[derive(Debug, Parser)]
+#[command(after_long_help = "\
+Exit status:
+  0  no MUST-level case failed
+  1  a MUST-level case failed
+  2  usage error, or the broker cannot be reached
+
+Examples:
+  mqttkit check mqtt://127.0.0.1:1883
+  mqttkit check mqtt://broker:1883 --protocol 5 --format junit --output report.xml
+  mqttkit check mqtt://127.0.0.1:1883 --only MQTT-3.3.1-5 --only retain-")]
+pub struct Args {
+    /// The broker: mqtt://HOST[:PORT] (port 1883 by default). Without a URL
+    /// the embedded reference broker will be checked once it exists.
+    url: Option<String>,
+
+    /// Versions to check.
+    #[arg(long, value_enum, default_value = "all")]
+    protocol: Protocol,
+
+    /// User Name sent in every CONNECT.
+    #[arg(long)]
+    username: Option<String>,
+
+    /// Password sent in every CONNECT.
+    #[arg(long)]
+    password: Option<String>,
+
+    /// Run only these cases: a case id, an id prefix (`retain-`) or a
+    /// statement id. Repeatable.
+    #[arg(long, value_name = "ID")]
+    only: Vec<String>,
+
+    /// Leave out these cases (same forms as --only). Repeatable.
+    #[arg(long, value_name = "ID")]
+    skip: Vec<String>,
+
+    /// Default deadline of each waiting step, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 3000)]
+    timeout_ms: u64,
+
+    /// Cases running at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    concurrency: usize,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// List the cases (id, versions, level, statements) and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// `host:port` from an mqtt:// URL.
+fn address(url: &str) -> Result<String, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("{url:?} is not a URL; expected mqtt://HOST:PORT"))?;
+    match scheme {
+        "mqtt" | "tcp" => {}
+        "mqtts" | "ssl" | "ws" | "wss" => {
+            return Err(format!(
+                "{scheme}:// is not supported yet; only mqtt://HOST:PORT (plain TCP)"
+            ))
+        }
+        _ => {
+            return Err(format!(
+                "unknown scheme {scheme}://; expected mqtt://HOST:PORT"
+            ))
+        }
+    }
+    let host_port = rest.split('/').next().unwrap_or("");
+    if host_port.is_empty() {
+        return Err(format!("{url:?} names no host"));
+    }
+    let has_port = if host_port.starts_with('[') {
+        host_port.contains("]:")
+    } else {
+        host_port.contains(':')
+    };
+    Ok(if has_port {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:1883")
+    })
+}
+
+/// Runs `mqttkit check`.
+pub fn run(args: Args) -> ExitCode {
+    let cases = match builtin_cases() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mqttkit check: built-in cases are broken: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    if args.list {
+        for c in &cases {
+            let versions: Vec<_> = c.protocols().iter().map(|v| v.as_str()).collect();
+            let mut statements = c.v311.clone();
+            statements.extend(c.v5.iter().cloned());
+            statements.dedup();
+            println!(
+                "{}\t{}\t{}\t{}",
+                c.id,
+                versions.join(","),
+                c.level,
+                statements.join(" ")
+            );
+        }
+        return ExitCode::from(OK);
+    }
+    let Some(url) = &args.url else {
+        eprintln!(
+            "mqttkit check: a broker URL is required (e.g. mqtt://127.0.0.1:1883) until the \
+             embedded reference broker lands"
+        );
+        return ExitCode::from(USAGE);
+    };
+    let address = match address(url) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("mqttkit check: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let mut config = Config::new(address.clone());
+    config.credentials = Credentials {
+        username: args.username.clone(),
+        password: args.password.clone(),
+    };
+    config.step_timeout = Duration::from_millis(args.timeout_ms.max(1));
+    config.concurrency = args.concurrency.max(1);
+    config.protocols = match args.protocol {
+        Protocol::V311 => vec![ProtocolVersion::V3_1_1],
+        Protocol::V5 => vec![ProtocolVersion::V5],
+        Protocol::All => vec![ProtocolVersion::V3_1_1, ProtocolVersion::V5],
+    };
+    config.only = args.only.clone();
+    config.skip = args.skip.clone();
+    if runner::plan(&cases, &config).is_empty() {
+        eprintln!("mqttkit check: no case selected");
+        return ExitCode::from(USAGE);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mqttkit check: cannot start the runtime: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let started = Instant::now();
+    let results = rt.block_on(async {
+        runner::probe(&address, config.step_timeout).await?;
+        Ok::<_, String>(runner::run(&cases, &config).await)
+    });
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mqttkit check: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let rep = report::Report {
+        broker: url.clone(),
+        results,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let text = match args.format {
+        Format::Text => report::text(&rep, to_terminal),
+        Format::Json => report::json(&rep),
+        Format::Junit => report::junit(&rep),
+        Format::Markdown => report::markdown(&rep),
+    };
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, text.as_bytes()),
+        None => std::io::stdout().write_all(text.as_bytes()),
+    };
+    if let Err(e) = written {
+        eprintln!("mqttkit check: cannot write the report: {e}");
+        return ExitCode::from(USAGE);
+    }
+    if must_failed(&rep.results) {
+        ExitCode::from(FAILED)
+    } else {
+        ExitCode::from(OK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address;
+
+    #[test]
+    fn urls() {
+        assert_eq!(address("mqtt://h:1884").unwrap(), "h:1884");
+        assert_eq!(address("mqtt://h").unwrap(), "h:1883");
+        assert_eq!(address("mqtt://[::1]:9").unwrap(), "[::1]:9");
+        assert_eq!(address("mqtt://[::1]").unwrap(), "[::1]:1883");
+        assert!(address("mqtts://h:8883")
+            .unwrap_err()
+            .contains("not supported yet"));
+        assert!(address("ws://h/mqtt")
+            .unwrap_err()
+            .contains("not supported yet"));
+        assert!(address("h:1883").is_err());
+        assert!(address("mqtt://").is_err());
+    }
+}

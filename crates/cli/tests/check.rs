@@ -1,0 +1,159 @@
+//! `mqttkit check` end to end: the built binary against tiny brokers on
+//! 127.0.0.1, its exit status and its report files.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn check(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_mqttkit"))
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("run mqttkit");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A 3.1.1 broker that answers CONNECT with CONNACK 0 and PINGREQ with
+/// PINGRESP (when `answers`), or reads and says nothing. Serves until the
+/// test process ends; each connection is handled for at most 10 s.
+fn broker(answers: bool) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream, answers));
+        }
+    });
+    port
+}
+
+fn serve(mut s: TcpStream, answers: bool) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    for _ in 0..1000 {
+        let n = match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        while buf.len() >= 2 && buf.len() >= 2 + buf[1] as usize {
+            let packet: Vec<u8> = buf.drain(..2 + buf[1] as usize).collect();
+            if !answers {
+                continue;
+            }
+            let reply: &[u8] = match packet[0] >> 4 {
+                1 => &[0x20, 0x02, 0x00, 0x00],
+                12 => &[0xD0, 0x00],
+                _ => &[],
+            };
+            if s.write_all(reply).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn no_url_is_a_usage_error_until_the_embedded_broker_lands() {
+    let r = check(&[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("URL is required"), "{}", r.stderr);
+}
+
+#[test]
+fn unsupported_schemes_exit_2() {
+    for url in ["mqtts://127.0.0.1:8883", "ws://127.0.0.1:8080/mqtt"] {
+        let r = check(&[url]);
+        assert_eq!(r.code, 2, "{url}");
+        assert!(r.stderr.contains("not supported yet"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn unreachable_broker_exits_2() {
+    // A port that was free a moment ago and has no listener now.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let r = check(&[&format!("mqtt://127.0.0.1:{port}"), "--timeout-ms", "500"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot connect"), "{}", r.stderr);
+}
+
+#[test]
+fn list_prints_every_case() {
+    let r = check(&["--list"]);
+    assert_eq!(r.code, 0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines.len() >= 300, "{}", lines.len());
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("pingreq-pingresp\t3.1.1,5\tMUST\t")));
+}
+
+#[test]
+fn passing_run_exits_0_and_writes_the_report() {
+    let port = broker(true);
+    let out = std::env::temp_dir().join(format!("mqttkit-check-{}.json", std::process::id()));
+    let r = check(&[
+        &format!("mqtt://127.0.0.1:{port}"),
+        "--protocol",
+        "3.1.1",
+        "--only",
+        "pingreq-pingresp",
+        "--format",
+        "json",
+        "--output",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    let text = std::fs::read_to_string(&out).expect("report written");
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(r.code, 0, "{}{text}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(v["summary"]["pass"], 1);
+    assert_eq!(v["cases"][0]["id"], "pingreq-pingresp");
+    assert_eq!(v["cases"][0]["protocol"], "3.1.1");
+}
+
+#[test]
+fn must_failure_exits_1_with_trace() {
+    let port = broker(false);
+    let r = check(&[
+        &format!("mqtt://127.0.0.1:{port}"),
+        "--protocol",
+        "3.1.1",
+        "--only",
+        "pingreq-pingresp",
+        "--timeout-ms",
+        "200",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stdout.contains("FAIL"), "{}", r.stdout);
+    assert!(r.stdout.contains("sent"), "trace shown: {}", r.stdout);
+    assert!(
+        !r.stdout.contains('\x1b'),
+        "no colours when not on a terminal"
+    );
+}
+
+#[test]
+fn selecting_nothing_is_a_usage_error() {
+    let r = check(&["mqtt://127.0.0.1:1", "--only", "no-such-case-anywhere"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no case selected"), "{}", r.stderr);
+}
