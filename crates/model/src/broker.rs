@@ -731,6 +731,7 @@ impl<A: Authorizer> Broker<A> {
         // 5.0 allows one copy with all identifiers).
         let mut per_client: BTreeMap<Arc<str>, Merged> = BTreeMap::new();
         let mut groups: Groups = BTreeMap::new();
+        let mut shared: Vec<(Arc<str>, Subscribed)> = Vec::new();
         let publisher = m.publisher.clone();
         self.tree
             .for_each_match(&m.topic, |filter, key, sub| match key {
@@ -772,14 +773,9 @@ impl<A: Authorizer> Broker<A> {
                 }
             };
             let (client, sub) = members.swap_remove(i);
-            let e = per_client
-                .entry(client)
-                .or_insert((QoS::AtMostOnce, false, Vec::new()));
-            e.0 = e.0.max(sub.options.qos);
-            e.1 |= sub.options.retain_as_published;
-            if let Some(id) = sub.id {
-                e.2.push(id);
-            }
+            // A shared subscription's copy is its own (5.0 §4.8.2: a client
+            // with a shared and a non-shared match gets both).
+            shared.push((client, sub));
         }
         for (client, (granted, rap, ids)) in per_client {
             let d = Delivery {
@@ -789,6 +785,15 @@ impl<A: Authorizer> Broker<A> {
                 // MQTT-3.3.1-9 (3.1.1), 3.3.1-12/13 (5.0).
                 retain: rap && m.retain,
                 subscription_ids: ids,
+            };
+            self.deliver(&client, d, now);
+        }
+        for (client, sub) in shared {
+            let d = Delivery {
+                message: m.clone(),
+                qos: m.qos.min(sub.options.qos),
+                retain: sub.options.retain_as_published && m.retain,
+                subscription_ids: sub.id.into_iter().collect(),
             };
             self.deliver(&client, d, now);
         }
