@@ -25,6 +25,17 @@ pub use crate::wire::Credentials;
 /// instead of being buffered.
 const MAX_INBOUND_PACKET: usize = 16 * 1024 * 1024;
 
+/// Received packets a connection holds for later steps; a broker flooding
+/// past this fails the case instead of filling memory.
+const MAX_QUEUED: usize = 10_000;
+
+/// Events buffered between a connection's reader and the script; a full
+/// buffer makes the reader wait (and the broker with it, through TCP).
+const EVENT_BUFFER: usize = 4096;
+
+/// Trace entries kept per case (the rest are counted, not stored).
+const MAX_TRACE: usize = 2_000;
+
 /// What to run and where.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -174,6 +185,18 @@ impl Tracer {
     fn log(&self, conn: &str, dir: Dir, bytes: &[u8], decoded: String) {
         let at_ms = (self.start.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
         if let Ok(mut e) = self.entries.lock() {
+            if e.len() >= MAX_TRACE {
+                if e.len() == MAX_TRACE {
+                    e.push(TraceEntry {
+                        at_ms,
+                        conn: conn.to_string(),
+                        dir: Dir::Event,
+                        hex: String::new(),
+                        decoded: format!("trace cut after {MAX_TRACE} entries"),
+                    });
+                }
+                return;
+            }
             e.push(TraceEntry {
                 at_ms,
                 conn: conn.to_string(),
@@ -195,7 +218,7 @@ struct Conn {
     version: ProtocolVersion,
     level: Arc<AtomicU8>,
     writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
-    rx: mpsc::UnboundedReceiver<Event>,
+    rx: mpsc::Receiver<Event>,
     queue: VecDeque<Value>,
     closed: Option<String>,
     garbage: Option<String>,
@@ -277,7 +300,7 @@ async fn read_loop(
     level: Arc<AtomicU8>,
     ack: bool,
     writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
-    tx: mpsc::UnboundedSender<Event>,
+    tx: mpsc::Sender<Event>,
     tracer: Tracer,
     name: String,
 ) {
@@ -300,7 +323,7 @@ async fn read_loop(
                     if ack {
                         auto_ack(&p, &writer, &tracer, &name, version).await;
                     }
-                    let _ = tx.send(Event::Packet(j));
+                    let _ = tx.send(Event::Packet(j)).await;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -312,7 +335,7 @@ async fn read_loop(
                         "malformed packet from the broker: {e}; decoded leniently: {shown}"
                     );
                     tracer.log(&name, Dir::Received, &bytes, msg.clone());
-                    let _ = tx.send(Event::Garbage(msg));
+                    let _ = tx.send(Event::Garbage(msg)).await;
                     return;
                 }
             }
@@ -325,13 +348,15 @@ async fn read_loop(
                     &[],
                     "connection closed by the broker".into(),
                 );
-                let _ = tx.send(Event::Closed("closed by the broker".into()));
+                let _ = tx.send(Event::Closed("closed by the broker".into())).await;
                 return;
             }
             Ok(_) => {}
             Err(e) => {
                 tracer.log(&name, Dir::Event, &[], format!("connection error: {e}"));
-                let _ = tx.send(Event::Closed(format!("connection error: {e}")));
+                let _ = tx
+                    .send(Event::Closed(format!("connection error: {e}")))
+                    .await;
                 return;
             }
         }
@@ -387,7 +412,7 @@ impl Conn {
         let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
         let writer = Arc::new(tokio::sync::Mutex::new(wr));
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         tracer.log(name, Dir::Event, &[], "connection opened".into());
         let level = Arc::new(AtomicU8::new(version.level()));
         let reader = tokio::spawn(read_loop(
@@ -419,6 +444,13 @@ impl Conn {
                 if p["type"] == "DISCONNECT" {
                     self.disconnect = Some(p.clone());
                 }
+                if self.queue.len() >= MAX_QUEUED {
+                    self.garbage.get_or_insert_with(|| {
+                        format!("the broker sent more than {MAX_QUEUED} packets no step asked for")
+                    });
+                    self.closed.get_or_insert_with(|| "stopped reading".into());
+                    return;
+                }
                 self.queue.push_back(p);
             }
             Some(Event::Closed(why)) => self.closed = Some(why),
@@ -432,16 +464,23 @@ impl Conn {
         }
     }
 
+    /// The packets no step consumed (the first ten).
     fn unmatched(&self) -> String {
+        const SHOWN: usize = 10;
         if self.queue.is_empty() {
-            "nothing".into()
-        } else {
-            self.queue
-                .iter()
-                .map(Value::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            return "nothing".into();
         }
+        let mut s = self
+            .queue
+            .iter()
+            .take(SHOWN)
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.queue.len() > SHOWN {
+            s.push_str(&format!(" and {} more", self.queue.len() - SHOWN));
+        }
+        s
     }
 
     /// Waits for the next event until `deadline`; false on timeout.
@@ -465,6 +504,8 @@ impl Conn {
         in_order: bool,
     ) -> Result<Value, Stop> {
         let deadline = tokio::time::Instant::now() + within;
+        // Packets before `scanned` were already compared with the pattern.
+        let mut scanned = 0;
         loop {
             if let Some(g) = &self.garbage {
                 return Err(Stop::Fail(g.clone()));
@@ -488,9 +529,15 @@ impl Conn {
                     };
                 }
             }
-            if let Some(i) = self.queue.iter().position(|p| matches(pattern, p).is_ok()) {
-                return Ok(self.queue.remove(i).unwrap_or(Value::Null));
+            let found = self
+                .queue
+                .iter()
+                .skip(scanned)
+                .position(|p| matches(pattern, p).is_ok());
+            if let Some(i) = found {
+                return Ok(self.queue.remove(scanned + i).unwrap_or(Value::Null));
             }
+            scanned = self.queue.len();
             if let Some(why) = &self.closed {
                 return Err(Stop::Fail(format!(
                     "connection ended ({why}) before a packet matching {pattern} arrived; received and unmatched: {}",
@@ -736,11 +783,18 @@ impl Script<'_> {
                     .unwrap_or_else(|| json!({}));
                 let c = self.conn(conn)?;
                 let deadline = tokio::time::Instant::now() + Duration::from_millis(*for_ms);
+                let mut scanned = 0;
                 loop {
                     if let Some(g) = &c.garbage {
                         return Err(Stop::Fail(g.clone()));
                     }
-                    if let Some(p) = c.queue.iter().find(|p| matches(&pattern, p).is_ok()) {
+                    let found = c
+                        .queue
+                        .iter()
+                        .skip(scanned)
+                        .find(|p| matches(&pattern, p).is_ok());
+                    scanned = c.queue.len();
+                    if let Some(p) = found {
                         return Err(Stop::Fail(format!(
                             "unexpected packet {p} (nothing matching {pattern} was allowed for {for_ms} ms)"
                         )));
