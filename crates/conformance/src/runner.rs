@@ -297,6 +297,7 @@ async fn auto_ack(
 #[allow(clippy::too_many_arguments)]
 async fn read_loop(
     mut rd: OwnedReadHalf,
+    max_packet: usize,
     level: Arc<AtomicU8>,
     ack: bool,
     writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
@@ -307,7 +308,7 @@ async fn read_loop(
     let mut version = level_version(level.load(Ordering::Relaxed));
     let mut dec = StreamDecoder::with_version(version)
         .sent_by(Role::Server)
-        .max_packet_size(MAX_INBOUND_PACKET);
+        .max_packet_size(max_packet);
     loop {
         let now = level_version(level.load(Ordering::Relaxed));
         if now != version {
@@ -396,9 +397,12 @@ fn dec_len(buf: &[u8], version: ProtocolVersion) -> usize {
 }
 
 impl Conn {
+    /// Opens a connection; packets larger than `max_packet` (the client's
+    /// Maximum Packet Size, when it gave one) fail the case.
     async fn open(
         address: &str,
         version: ProtocolVersion,
+        max_packet: usize,
         ack: bool,
         tracer: &Tracer,
         name: &str,
@@ -417,6 +421,7 @@ impl Conn {
         let level = Arc::new(AtomicU8::new(version.level()));
         let reader = tokio::spawn(read_loop(
             rd,
+            max_packet,
             level.clone(),
             ack,
             writer.clone(),
@@ -614,9 +619,23 @@ impl Script<'_> {
         let bytes = encode_connect(&spec, &client_id, self.version, &self.config.credentials)
             .map_err(|e| Stop::Fail(format!("case error: {e}")))?;
         let within = self.within(c.within_ms);
+        // MQTT-3.1.2-24: nothing larger than the client's Maximum Packet
+        // Size may arrive; the decoder refuses it, failing the case.
+        let max_packet = spec
+            .properties
+            .as_ref()
+            .filter(|_| self.version.is_v5())
+            .and_then(|p| p.get("maximum_packet_size"))
+            .and_then(Value::as_u64)
+            .map_or(MAX_INBOUND_PACKET, |m| {
+                usize::try_from(m)
+                    .unwrap_or(MAX_INBOUND_PACKET)
+                    .min(MAX_INBOUND_PACKET)
+            });
         let mut conn = Conn::open(
             &self.config.address,
             self.version,
+            max_packet,
             c.auto_ack.unwrap_or(true),
             &self.tracer,
             &c.conn,
@@ -720,6 +739,7 @@ impl Script<'_> {
                 let c = Conn::open(
                     &self.config.address,
                     v,
+                    MAX_INBOUND_PACKET,
                     auto_ack.unwrap_or(true),
                     &self.tracer,
                     conn,

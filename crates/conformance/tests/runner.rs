@@ -352,3 +352,36 @@ within_ms = 5000
         .last()
         .is_some_and(|t| t.decoded.contains("trace cut")));
 }
+
+#[tokio::test]
+async fn packets_above_the_clients_maximum_packet_size_fail() {
+    // A 20-byte CONNACK (User Property and Reason String) to a client that
+    // allows 16 bytes (MQTT-3.1.2-24, MQTT-3.2.2-19, MQTT-3.2.2-20).
+    let addr = serve(Fake::Answer {
+        connack: &[
+            0x20, 0x12, 0x00, 0x00, 0x0f, 0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', 0x1f, 0x00,
+            0x05, b'h', b'e', b'l', b'l', b'o',
+        ],
+    })
+    .await;
+    let small = one(r#"
+[[case]]
+id = "small"
+title = "allows 16 bytes"
+v5 = ["MQTT-3.1.2-24"]
+level = "MUST"
+[[case.step]]
+op = "connect"
+properties = { maximum_packet_size = 16 }
+"#);
+    let r = bounded(run_one(&addr, &small, ProtocolVersion::V5)).await;
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(
+        r.detail.contains("malformed packet from the broker"),
+        "{}",
+        r.detail
+    );
+    // The same CONNACK is fine for a client without a limit.
+    let r = bounded(run_one(&addr, &one(PING), ProtocolVersion::V5)).await;
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
+}
