@@ -32,9 +32,19 @@ pub fn substitute(v: &Value, vars: &Vars) -> Value {
     }
 }
 
+/// The value of `name`, or of a path inside a captured value
+/// (`connack_a.properties.assigned_client_identifier`).
+fn var<'v>(vars: &'v Vars, name: &str) -> Option<&'v Value> {
+    if let Some(v) = vars.get(name) {
+        return Some(v);
+    }
+    let (head, path) = name.split_once('.')?;
+    lookup(vars.get(head)?, path)
+}
+
 fn substitute_str_value(s: &str, vars: &Vars) -> Value {
     if let Some(name) = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
-        if let Some(v) = vars.get(name) {
+        if let Some(v) = var(vars, name) {
             return v.clone();
         }
     }
@@ -51,7 +61,7 @@ pub fn substitute_str(s: &str, vars: &Vars) -> String {
         match after.find('}') {
             Some(close) => {
                 let name = &after[..close];
-                match vars.get(name) {
+                match var(vars, name) {
                     Some(Value::String(v)) => out.push_str(v),
                     Some(v) => out.push_str(&v.to_string()),
                     None => {
@@ -249,6 +259,10 @@ mod tests {
             json!({"topic": "mk/1/a", "packet_id": 7, "x": "{nope}"})
         );
         assert_eq!(substitute_str("a{pid}b{", &vars), "a7b{");
+        vars.insert("ca".into(), json!({"properties": {"id": "x1", "n": 3}}));
+        assert_eq!(substitute(&json!("{ca.properties.n}"), &vars), json!(3));
+        assert_eq!(substitute_str("id={ca.properties.id}", &vars), "id=x1");
+        assert_eq!(substitute_str("{ca.nothing}", &vars), "{ca.nothing}");
     }
 
     #[test]

@@ -135,6 +135,9 @@ pub fn text(report: &Report, color: bool) -> String {
                 r.id,
                 r.statements.join(", ")
             );
+            if r.verdict != Verdict::Pass && !r.title.is_empty() {
+                let _ = writeln!(out, "          checks: {}", first_line(&r.title, 200));
+            }
             if r.verdict != Verdict::Pass && !r.detail.is_empty() {
                 let _ = writeln!(out, "          {}", first_line(&r.detail, 400));
             } else if r.verdict == Verdict::Pass && !r.detail.is_empty() {

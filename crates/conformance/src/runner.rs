@@ -25,6 +25,17 @@ pub use crate::wire::Credentials;
 /// instead of being buffered.
 const MAX_INBOUND_PACKET: usize = 16 * 1024 * 1024;
 
+/// Received packets a connection holds for later steps; a broker flooding
+/// past this fails the case instead of filling memory.
+const MAX_QUEUED: usize = 10_000;
+
+/// Events buffered between a connection's reader and the script; a full
+/// buffer makes the reader wait (and the broker with it, through TCP).
+const EVENT_BUFFER: usize = 4096;
+
+/// Trace entries kept per case (the rest are counted, not stored).
+const MAX_TRACE: usize = 2_000;
+
 /// What to run and where.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -174,6 +185,18 @@ impl Tracer {
     fn log(&self, conn: &str, dir: Dir, bytes: &[u8], decoded: String) {
         let at_ms = (self.start.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
         if let Ok(mut e) = self.entries.lock() {
+            if e.len() >= MAX_TRACE {
+                if e.len() == MAX_TRACE {
+                    e.push(TraceEntry {
+                        at_ms,
+                        conn: conn.to_string(),
+                        dir: Dir::Event,
+                        hex: String::new(),
+                        decoded: format!("trace cut after {MAX_TRACE} entries"),
+                    });
+                }
+                return;
+            }
             e.push(TraceEntry {
                 at_ms,
                 conn: conn.to_string(),
@@ -195,7 +218,7 @@ struct Conn {
     version: ProtocolVersion,
     level: Arc<AtomicU8>,
     writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
-    rx: mpsc::UnboundedReceiver<Event>,
+    rx: mpsc::Receiver<Event>,
     queue: VecDeque<Value>,
     closed: Option<String>,
     garbage: Option<String>,
@@ -274,17 +297,18 @@ async fn auto_ack(
 #[allow(clippy::too_many_arguments)]
 async fn read_loop(
     mut rd: OwnedReadHalf,
+    max_packet: usize,
     level: Arc<AtomicU8>,
     ack: bool,
     writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
-    tx: mpsc::UnboundedSender<Event>,
+    tx: mpsc::Sender<Event>,
     tracer: Tracer,
     name: String,
 ) {
     let mut version = level_version(level.load(Ordering::Relaxed));
     let mut dec = StreamDecoder::with_version(version)
         .sent_by(Role::Server)
-        .max_packet_size(MAX_INBOUND_PACKET);
+        .max_packet_size(max_packet);
     loop {
         let now = level_version(level.load(Ordering::Relaxed));
         if now != version {
@@ -300,7 +324,7 @@ async fn read_loop(
                     if ack {
                         auto_ack(&p, &writer, &tracer, &name, version).await;
                     }
-                    let _ = tx.send(Event::Packet(j));
+                    let _ = tx.send(Event::Packet(j)).await;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -312,7 +336,7 @@ async fn read_loop(
                         "malformed packet from the broker: {e}; decoded leniently: {shown}"
                     );
                     tracer.log(&name, Dir::Received, &bytes, msg.clone());
-                    let _ = tx.send(Event::Garbage(msg));
+                    let _ = tx.send(Event::Garbage(msg)).await;
                     return;
                 }
             }
@@ -325,13 +349,15 @@ async fn read_loop(
                     &[],
                     "connection closed by the broker".into(),
                 );
-                let _ = tx.send(Event::Closed("closed by the broker".into()));
+                let _ = tx.send(Event::Closed("closed by the broker".into())).await;
                 return;
             }
             Ok(_) => {}
             Err(e) => {
                 tracer.log(&name, Dir::Event, &[], format!("connection error: {e}"));
-                let _ = tx.send(Event::Closed(format!("connection error: {e}")));
+                let _ = tx
+                    .send(Event::Closed(format!("connection error: {e}")))
+                    .await;
                 return;
             }
         }
@@ -371,9 +397,12 @@ fn dec_len(buf: &[u8], version: ProtocolVersion) -> usize {
 }
 
 impl Conn {
+    /// Opens a connection; packets larger than `max_packet` (the client's
+    /// Maximum Packet Size, when it gave one) fail the case.
     async fn open(
         address: &str,
         version: ProtocolVersion,
+        max_packet: usize,
         ack: bool,
         tracer: &Tracer,
         name: &str,
@@ -387,11 +416,12 @@ impl Conn {
         let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
         let writer = Arc::new(tokio::sync::Mutex::new(wr));
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         tracer.log(name, Dir::Event, &[], "connection opened".into());
         let level = Arc::new(AtomicU8::new(version.level()));
         let reader = tokio::spawn(read_loop(
             rd,
+            max_packet,
             level.clone(),
             ack,
             writer.clone(),
@@ -419,6 +449,13 @@ impl Conn {
                 if p["type"] == "DISCONNECT" {
                     self.disconnect = Some(p.clone());
                 }
+                if self.queue.len() >= MAX_QUEUED {
+                    self.garbage.get_or_insert_with(|| {
+                        format!("the broker sent more than {MAX_QUEUED} packets no step asked for")
+                    });
+                    self.closed.get_or_insert_with(|| "stopped reading".into());
+                    return;
+                }
                 self.queue.push_back(p);
             }
             Some(Event::Closed(why)) => self.closed = Some(why),
@@ -432,16 +469,23 @@ impl Conn {
         }
     }
 
+    /// The packets no step consumed (the first ten).
     fn unmatched(&self) -> String {
+        const SHOWN: usize = 10;
         if self.queue.is_empty() {
-            "nothing".into()
-        } else {
-            self.queue
-                .iter()
-                .map(Value::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            return "nothing".into();
         }
+        let mut s = self
+            .queue
+            .iter()
+            .take(SHOWN)
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.queue.len() > SHOWN {
+            s.push_str(&format!(" and {} more", self.queue.len() - SHOWN));
+        }
+        s
     }
 
     /// Waits for the next event until `deadline`; false on timeout.
@@ -465,6 +509,8 @@ impl Conn {
         in_order: bool,
     ) -> Result<Value, Stop> {
         let deadline = tokio::time::Instant::now() + within;
+        // Packets before `scanned` were already compared with the pattern.
+        let mut scanned = 0;
         loop {
             if let Some(g) = &self.garbage {
                 return Err(Stop::Fail(g.clone()));
@@ -488,9 +534,15 @@ impl Conn {
                     };
                 }
             }
-            if let Some(i) = self.queue.iter().position(|p| matches(pattern, p).is_ok()) {
-                return Ok(self.queue.remove(i).unwrap_or(Value::Null));
+            let found = self
+                .queue
+                .iter()
+                .skip(scanned)
+                .position(|p| matches(pattern, p).is_ok());
+            if let Some(i) = found {
+                return Ok(self.queue.remove(scanned + i).unwrap_or(Value::Null));
             }
+            scanned = self.queue.len();
             if let Some(why) = &self.closed {
                 return Err(Stop::Fail(format!(
                     "connection ended ({why}) before a packet matching {pattern} arrived; received and unmatched: {}",
@@ -567,9 +619,23 @@ impl Script<'_> {
         let bytes = encode_connect(&spec, &client_id, self.version, &self.config.credentials)
             .map_err(|e| Stop::Fail(format!("case error: {e}")))?;
         let within = self.within(c.within_ms);
+        // MQTT-3.1.2-24: nothing larger than the client's Maximum Packet
+        // Size may arrive; the decoder refuses it, failing the case.
+        let max_packet = spec
+            .properties
+            .as_ref()
+            .filter(|_| self.version.is_v5())
+            .and_then(|p| p.get("maximum_packet_size"))
+            .and_then(Value::as_u64)
+            .map_or(MAX_INBOUND_PACKET, |m| {
+                usize::try_from(m)
+                    .unwrap_or(MAX_INBOUND_PACKET)
+                    .min(MAX_INBOUND_PACKET)
+            });
         let mut conn = Conn::open(
             &self.config.address,
             self.version,
+            max_packet,
             c.auto_ack.unwrap_or(true),
             &self.tracer,
             &c.conn,
@@ -673,6 +739,7 @@ impl Script<'_> {
                 let c = Conn::open(
                     &self.config.address,
                     v,
+                    MAX_INBOUND_PACKET,
                     auto_ack.unwrap_or(true),
                     &self.tracer,
                     conn,
@@ -736,11 +803,18 @@ impl Script<'_> {
                     .unwrap_or_else(|| json!({}));
                 let c = self.conn(conn)?;
                 let deadline = tokio::time::Instant::now() + Duration::from_millis(*for_ms);
+                let mut scanned = 0;
                 loop {
                     if let Some(g) = &c.garbage {
                         return Err(Stop::Fail(g.clone()));
                     }
-                    if let Some(p) = c.queue.iter().find(|p| matches(&pattern, p).is_ok()) {
+                    let found = c
+                        .queue
+                        .iter()
+                        .skip(scanned)
+                        .find(|p| matches(&pattern, p).is_ok());
+                    scanned = c.queue.len();
+                    if let Some(p) = found {
                         return Err(Stop::Fail(format!(
                             "unexpected packet {p} (nothing matching {pattern} was allowed for {for_ms} ms)"
                         )));

@@ -16,7 +16,7 @@ fn result(
 ) -> CaseResult {
     CaseResult {
         id: id.into(),
-        title: String::new(),
+        title: format!("what {id} checks"),
         protocol,
         statements: statements.iter().map(|s| s.to_string()).collect(),
         level,

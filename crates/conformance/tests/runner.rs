@@ -21,6 +21,8 @@ enum Fake {
     CloseAtOnce,
     /// Answers CONNECT with `connack` bytes, PINGREQ with PINGRESP.
     Answer { connack: &'static [u8] },
+    /// Answers CONNECT, then sends 20,000 PINGRESPs.
+    Flood,
 }
 
 /// Serves `fake` on 127.0.0.1 with an OS-chosen port; returns the address.
@@ -40,6 +42,14 @@ async fn session(mut stream: TcpStream, fake: Fake) {
     let mut chunk = [0u8; 1024];
     match fake {
         Fake::CloseAtOnce => {}
+        Fake::Flood => {
+            let _ = stream.read(&mut chunk).await;
+            let _ = stream.write_all(&[0x20, 0x02, 0x00, 0x00]).await;
+            let flood = [0xD0u8, 0x00].repeat(20_000);
+            let _ = stream.write_all(&flood).await;
+            // Hold the connection open until the runner gives up.
+            let _ = stream.read(&mut chunk).await;
+        }
         Fake::Silent => {
             // Bounded: the runner's deadlines end the connection first.
             for _ in 0..1000 {
@@ -315,4 +325,63 @@ fn plan_filters_by_version_id_prefix_and_statement() {
     assert!(!plan
         .iter()
         .any(|(c, _)| c.id == "retain-empty-payload-clears"));
+}
+
+#[tokio::test]
+async fn a_flood_of_unasked_packets_fails_the_case() {
+    let addr = serve(Fake::Flood).await;
+    let case = one(r#"
+[[case]]
+id = "flood"
+title = "waits for a PUBLISH that never comes"
+v311 = ["MQTT-3.12.4-1"]
+level = "MUST"
+[[case.step]]
+op = "connect"
+[[case.step]]
+op = "expect"
+packet = { type = "PUBLISH" }
+within_ms = 5000
+"#);
+    let r = bounded(run_one(&addr, &case, ProtocolVersion::V3_1_1)).await;
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(r.detail.contains("more than 10000 packets"), "{}", r.detail);
+    assert!(r.trace.len() <= 2001, "trace is capped: {}", r.trace.len());
+    assert!(r
+        .trace
+        .last()
+        .is_some_and(|t| t.decoded.contains("trace cut")));
+}
+
+#[tokio::test]
+async fn packets_above_the_clients_maximum_packet_size_fail() {
+    // A 20-byte CONNACK (User Property and Reason String) to a client that
+    // allows 16 bytes (MQTT-3.1.2-24, MQTT-3.2.2-19, MQTT-3.2.2-20).
+    let addr = serve(Fake::Answer {
+        connack: &[
+            0x20, 0x12, 0x00, 0x00, 0x0f, 0x26, 0x00, 0x01, b'k', 0x00, 0x01, b'v', 0x1f, 0x00,
+            0x05, b'h', b'e', b'l', b'l', b'o',
+        ],
+    })
+    .await;
+    let small = one(r#"
+[[case]]
+id = "small"
+title = "allows 16 bytes"
+v5 = ["MQTT-3.1.2-24"]
+level = "MUST"
+[[case.step]]
+op = "connect"
+properties = { maximum_packet_size = 16 }
+"#);
+    let r = bounded(run_one(&addr, &small, ProtocolVersion::V5)).await;
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(
+        r.detail.contains("malformed packet from the broker"),
+        "{}",
+        r.detail
+    );
+    // The same CONNACK is fine for a client without a limit.
+    let r = bounded(run_one(&addr, &one(PING), ProtocolVersion::V5)).await;
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.detail);
 }
