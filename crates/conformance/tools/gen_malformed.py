@@ -32,30 +32,34 @@ def cases():
         path = os.path.join(CORPUS, name)
         with open(path) as f:
             lines = f.read().splitlines()
+        # One case per file: the header line, then the packet's hex, which
+        # may wrap over several lines.
         meta = None
-        index = 0
+        hex_lines = []
         for line in lines:
             m = HEADER.match(line)
-            if m:
+            if m and meta is None:
                 meta = m.groups()
                 continue
-            if not line.strip() or line.startswith("#") or meta is None:
-                continue
-            version, sender, expect, comment = meta
-            index += 1
-            if version not in ("3.1.1", "5") or sender == "server":
-                continue
-            if expect in ("ok", "incomplete"):
-                continue
-            data = bytes.fromhex(line.replace(" ", "").replace(":", ""))
-            if not data:
-                continue
-            ptype = data[0] >> 4
-            if ptype not in CLIENT_TYPES and "direction" not in expect and "packet-type" not in expect:
-                continue
-            if ptype == 15 and version != "5" and "packet-type" not in expect:
-                continue
-            yield name, index, version, expect, comment or "", ptype, data
+            if line.strip() and not line.startswith("#"):
+                hex_lines.append(line)
+        if meta is None:
+            continue
+        version, sender, expect, comment = meta
+        index = 1
+        if version not in ("3.1.1", "5") or sender == "server":
+            continue
+        if expect in ("ok", "incomplete"):
+            continue
+        data = bytes.fromhex("".join(hex_lines).replace(" ", "").replace(":", ""))
+        if not data:
+            continue
+        ptype = data[0] >> 4
+        if ptype not in CLIENT_TYPES and "direction" not in expect and "packet-type" not in expect:
+            continue
+        if ptype == 15 and version != "5" and "packet-type" not in expect:
+            continue
+        yield name, index, version, expect, comment or "", ptype, data
 
 
 def main():
