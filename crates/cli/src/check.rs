@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use mqttkit_broker::model::{Broker, Config as BrokerConfig};
 use mqttkit_codec::ProtocolVersion;
 use mqttkit_conformance::{builtin_cases, must_failed, report, runner, Config, Credentials};
 
@@ -48,12 +49,14 @@ Exit status:
   2  usage error, or the broker cannot be reached
 
 Examples:
+  mqttkit check                                    the embedded reference broker
   mqttkit check mqtt://127.0.0.1:1883
   mqttkit check mqtt://broker:1883 --protocol 5 --format junit --output report.xml
   mqttkit check mqtt://127.0.0.1:1883 --only MQTT-3.3.1-5 --only retain-")]
 pub struct Args {
     /// The broker: mqtt://HOST[:PORT] (port 1883 by default). Without a URL
-    /// the embedded reference broker will be checked once it exists.
+    /// mqttkit starts its own reference broker on a loopback port and
+    /// checks that.
     url: Option<String>,
 
     /// Versions to check.
@@ -157,18 +160,45 @@ pub fn run(args: Args) -> ExitCode {
         }
         return ExitCode::from(OK);
     }
-    let Some(url) = &args.url else {
-        eprintln!(
-            "mqttkit check: a broker URL is required (e.g. mqtt://127.0.0.1:1883) until the \
-             embedded reference broker lands"
-        );
-        return ExitCode::from(USAGE);
-    };
-    let address = match address(url) {
-        Ok(a) => a,
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mqttkit check: {e}");
+            eprintln!("mqttkit check: cannot start the runtime: {e}");
             return ExitCode::from(USAGE);
+        }
+    };
+    // Without a URL: the embedded reference broker on a loopback port the
+    // OS chooses, stopped when the run ends.
+    let mut embedded = None;
+    let (url, address) = match &args.url {
+        Some(url) => match address(url) {
+            Ok(a) => (url.clone(), a),
+            Err(e) => {
+                eprintln!("mqttkit check: {e}");
+                return ExitCode::from(USAGE);
+            }
+        },
+        None => {
+            let started = rt.block_on(
+                mqttkit_broker::Builder::default().start(Broker::new(BrokerConfig::default())),
+            );
+            match started {
+                Ok(b) => {
+                    let addr = b.tcp_addr();
+                    embedded = Some(b);
+                    (
+                        format!("embedded mqttkit broker (mqtt://{addr})"),
+                        addr.to_string(),
+                    )
+                }
+                Err(e) => {
+                    eprintln!("mqttkit check: cannot start the embedded broker: {e}");
+                    return ExitCode::from(USAGE);
+                }
+            }
         }
     };
     let mut config = Config::new(address.clone());
@@ -189,16 +219,6 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("mqttkit check: no case selected");
         return ExitCode::from(USAGE);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mqttkit check: cannot start the runtime: {e}");
-            return ExitCode::from(USAGE);
-        }
-    };
     let started = Instant::now();
     let results = rt.block_on(async {
         runner::probe(&address, config.step_timeout).await?;
@@ -211,6 +231,9 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    if let Some(b) = embedded {
+        rt.block_on(b.shutdown());
+    }
     let rep = report::Report {
         broker: url.clone(),
         results,

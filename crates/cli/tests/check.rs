@@ -67,10 +67,17 @@ fn serve(mut s: TcpStream, answers: bool) {
 }
 
 #[test]
-fn no_url_is_a_usage_error_until_the_embedded_broker_lands() {
-    let r = check(&[]);
-    assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("URL is required"), "{}", r.stderr);
+fn without_a_url_the_embedded_broker_passes_every_must_case() {
+    let r = check(&["--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON report");
+    assert!(v["broker"]
+        .as_str()
+        .unwrap()
+        .starts_with("embedded mqttkit broker"));
+    let s = &v["summary"];
+    assert_eq!(s["fail"], 0, "{}", r.stdout);
+    assert!(s["pass"].as_u64().unwrap() > 400, "{s}");
 }
 
 #[test]
