@@ -9,6 +9,7 @@
 pub mod corpus;
 
 pub mod matrix;
+pub mod model;
 
 use mqttkit_codec::DecodeError;
 
