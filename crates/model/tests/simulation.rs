@@ -86,6 +86,10 @@ impl Msg {
     }
 }
 
+/// A PUBLISH of ours in progress: the message, the (subscriber, epoch)
+/// pairs owed it once acknowledged, whether PUBREC came.
+type Pending = (Msg, Vec<(usize, u32)>, bool);
+
 #[derive(Default)]
 struct Client {
     version: Option<ProtocolVersion>,
@@ -101,7 +105,7 @@ struct Client {
     next_id: u16,
     /// Our PUBLISHes not yet complete: message, who is owed it once the
     /// broker acknowledges, and whether PUBREC came (PUBREL sent).
-    publishing: BTreeMap<u16, (Msg, Vec<(usize, u32)>, bool)>,
+    publishing: BTreeMap<u16, Pending>,
     // Receiver side: ids in flight from the broker and what they carry.
     in_flight: BTreeMap<u16, Msg>,
     qos2_released: BTreeSet<u16>,
