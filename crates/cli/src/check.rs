@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use mqttkit_broker::model::{Broker, Config as BrokerConfig};
 use mqttkit_codec::ProtocolVersion;
-use mqttkit_conformance::{builtin_cases, must_failed, report, runner, Config, Credentials};
+use mqttkit_conformance::{
+    builtin_cases, must_failed, report, runner, tls_client_config, Config, Credentials, Tls,
+    Transport,
+};
 
 /// Exit status: no MUST-level case failed.
 const OK: u8 = 0;
@@ -52,9 +55,12 @@ Examples:
   mqttkit check                                    the embedded reference broker
   mqttkit check mqtt://127.0.0.1:1883
   mqttkit check mqtt://broker:1883 --protocol 5 --format junit --output report.xml
-  mqttkit check mqtt://127.0.0.1:1883 --only MQTT-3.3.1-5 --only retain-")]
+  mqttkit check mqtt://127.0.0.1:1883 --only MQTT-3.3.1-5 --only retain-
+  mqttkit check ws://127.0.0.1:8083/mqtt
+  mqttkit check mqtts://127.0.0.1:8883 --ca ca.pem")]
 pub struct Args {
-    /// The broker: mqtt://HOST[:PORT] (port 1883 by default). Without a URL
+    /// The broker: mqtt://HOST[:PORT] (port 1883 by default),
+    /// mqtts://HOST[:PORT] (8883), ws://HOST[:PORT]/PATH or wss://... Without a URL
     /// mqttkit starts its own reference broker on a loopback port and
     /// checks that.
     url: Option<String>,
@@ -70,6 +76,15 @@ pub struct Args {
     /// Password sent in every CONNECT.
     #[arg(long)]
     password: Option<String>,
+
+    /// PEM file of certificates to trust for mqtts:// and wss://.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+
+    /// Accept any server certificate for mqtts:// and wss:// (test brokers
+    /// with self-signed certificates).
+    #[arg(long)]
+    insecure: bool,
 
     /// Run only these cases: a case id, an id prefix (`retain-`) or a
     /// statement id. Repeatable.
@@ -102,23 +117,23 @@ pub struct Args {
 }
 
 /// `host:port` from an mqtt:// URL.
-fn address(url: &str) -> Result<String, String> {
+/// What a URL says: `host:port` to connect to and the transport (TLS
+/// settings filled in by the caller).
+fn target(url: &str) -> Result<(String, Scheme), String> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| format!("{url:?} is not a URL; expected mqtt://HOST:PORT"))?;
-    match scheme {
-        "mqtt" | "tcp" => {}
-        "mqtts" | "ssl" | "ws" | "wss" => {
-            return Err(format!(
-                "{scheme}:// is not supported yet; only mqtt://HOST:PORT (plain TCP)"
-            ))
-        }
+    let (scheme, default_port) = match scheme {
+        "mqtt" | "tcp" => (Scheme::Tcp, 1883),
+        "mqtts" | "ssl" => (Scheme::Tls, 8883),
+        "ws" => (Scheme::Ws, 80),
+        "wss" => (Scheme::Wss, 443),
         _ => {
             return Err(format!(
-                "unknown scheme {scheme}://; expected mqtt://HOST:PORT"
+                "unknown scheme {scheme}://; expected mqtt://, mqtts://, ws:// or wss://"
             ))
         }
-    }
+    };
     let host_port = rest.split('/').next().unwrap_or("");
     if host_port.is_empty() {
         return Err(format!("{url:?} names no host"));
@@ -129,10 +144,26 @@ fn address(url: &str) -> Result<String, String> {
         host_port.contains(':')
     };
     Ok(if has_port {
-        host_port.to_string()
+        (host_port.to_string(), scheme)
     } else {
-        format!("{host_port}:1883")
+        (format!("{host_port}:{default_port}"), scheme)
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Tcp,
+    Tls,
+    Ws,
+    Wss,
+}
+
+/// The host part of `host:port` (for TLS server names).
+fn host_of(address: &str) -> String {
+    match address.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']').to_string(),
+        None => address.to_string(),
+    }
 }
 
 /// Runs `mqttkit check`.
@@ -173,9 +204,34 @@ pub fn run(args: Args) -> ExitCode {
     // Without a URL: the embedded reference broker on a loopback port the
     // OS chooses, stopped when the run ends.
     let mut embedded = None;
+    let mut transport = Transport::Tcp;
     let (url, address) = match &args.url {
-        Some(url) => match address(url) {
-            Ok(a) => (url.clone(), a),
+        Some(url) => match target(url) {
+            Ok((a, scheme)) => {
+                let tls = if matches!(scheme, Scheme::Tls | Scheme::Wss) {
+                    match tls_client_config(args.ca.as_deref(), args.insecure) {
+                        Ok(config) => Some(Tls {
+                            server_name: host_of(&a),
+                            config,
+                        }),
+                        Err(e) => {
+                            eprintln!("mqttkit check: {e}");
+                            return ExitCode::from(USAGE);
+                        }
+                    }
+                } else {
+                    None
+                };
+                transport = match (scheme, tls) {
+                    (Scheme::Tls, Some(t)) => Transport::Tls(t),
+                    (Scheme::Ws | Scheme::Wss, tls) => Transport::WebSocket {
+                        url: url.clone(),
+                        tls,
+                    },
+                    _ => Transport::Tcp,
+                };
+                (url.clone(), a)
+            }
             Err(e) => {
                 eprintln!("mqttkit check: {e}");
                 return ExitCode::from(USAGE);
@@ -202,6 +258,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let mut config = Config::new(address.clone());
+    config.transport = transport;
     config.credentials = Credentials {
         username: args.username.clone(),
         password: args.password.clone(),
@@ -263,21 +320,22 @@ pub fn run(args: Args) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::address;
+    use super::{host_of, target, Scheme};
 
     #[test]
     fn urls() {
-        assert_eq!(address("mqtt://h:1884").unwrap(), "h:1884");
-        assert_eq!(address("mqtt://h").unwrap(), "h:1883");
-        assert_eq!(address("mqtt://[::1]:9").unwrap(), "[::1]:9");
-        assert_eq!(address("mqtt://[::1]").unwrap(), "[::1]:1883");
-        assert!(address("mqtts://h:8883")
-            .unwrap_err()
-            .contains("not supported yet"));
-        assert!(address("ws://h/mqtt")
-            .unwrap_err()
-            .contains("not supported yet"));
-        assert!(address("h:1883").is_err());
-        assert!(address("mqtt://").is_err());
+        let t = |u: &str| target(u).unwrap();
+        assert_eq!(t("mqtt://h:1884"), ("h:1884".into(), Scheme::Tcp));
+        assert_eq!(t("mqtt://h"), ("h:1883".into(), Scheme::Tcp));
+        assert_eq!(t("mqtt://[::1]:9"), ("[::1]:9".into(), Scheme::Tcp));
+        assert_eq!(t("mqtt://[::1]"), ("[::1]:1883".into(), Scheme::Tcp));
+        assert_eq!(t("mqtts://h"), ("h:8883".into(), Scheme::Tls));
+        assert_eq!(t("ws://h/mqtt"), ("h:80".into(), Scheme::Ws));
+        assert_eq!(t("wss://h:8443/mqtt"), ("h:8443".into(), Scheme::Wss));
+        assert!(target("h:1883").is_err());
+        assert!(target("mqtt://").is_err());
+        assert!(target("http://h").is_err());
+        assert_eq!(host_of("[::1]:9"), "::1");
+        assert_eq!(host_of("broker.local:8883"), "broker.local");
     }
 }

@@ -81,12 +81,13 @@ fn without_a_url_the_embedded_broker_passes_every_must_case() {
 }
 
 #[test]
-fn unsupported_schemes_exit_2() {
-    for url in ["mqtts://127.0.0.1:8883", "ws://127.0.0.1:8080/mqtt"] {
-        let r = check(&[url]);
-        assert_eq!(r.code, 2, "{url}");
-        assert!(r.stderr.contains("not supported yet"), "{}", r.stderr);
-    }
+fn bad_schemes_and_tls_without_trust_exit_2() {
+    let r = check(&["http://127.0.0.1:8080"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown scheme"), "{}", r.stderr);
+    let r = check(&["mqtts://127.0.0.1:8883"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--ca FILE"), "{}", r.stderr);
 }
 
 #[test]

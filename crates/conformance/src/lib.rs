@@ -17,9 +17,11 @@ pub mod pattern;
 pub mod report;
 pub mod result;
 pub mod runner;
+pub mod transport;
 pub mod wire;
 
 pub use case::{builtin_cases, Case, Level, Step};
 pub use report::Report;
 pub use result::{must_failed, CaseResult, Summary, Verdict};
 pub use runner::{run, Config, Credentials};
+pub use transport::{tls_client_config, Tls, Transport};

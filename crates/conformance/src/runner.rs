@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::transport::{Reader as OwnedReadHalf, Transport, Writer as OwnedWriteHalf};
 use mqttkit_codec::{Decoder, Packet, ProtocolVersion, PubAck, PubRel, Role, StreamDecoder};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -53,6 +53,8 @@ pub struct Config {
     pub only: Vec<String>,
     /// Leave out cases whose id (or id prefix, or a statement) is listed.
     pub skip: Vec<String>,
+    /// How connections reach the broker.
+    pub transport: Transport,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
             protocols: vec![ProtocolVersion::V3_1_1, ProtocolVersion::V5],
             only: Vec::new(),
             skip: Vec::new(),
+            transport: Transport::Tcp,
         }
     }
 }
@@ -399,8 +402,10 @@ fn dec_len(buf: &[u8], version: ProtocolVersion) -> usize {
 impl Conn {
     /// Opens a connection; packets larger than `max_packet` (the client's
     /// Maximum Packet Size, when it gave one) fail the case.
+    #[allow(clippy::too_many_arguments)]
     async fn open(
         address: &str,
+        transport: &Transport,
         version: ProtocolVersion,
         max_packet: usize,
         ack: bool,
@@ -408,13 +413,12 @@ impl Conn {
         name: &str,
         within: Duration,
     ) -> Result<Conn, Stop> {
-        let stream = match tokio::time::timeout(within, TcpStream::connect(address)).await {
+        let opened = tokio::time::timeout(within, crate::transport::open(address, transport));
+        let (rd, wr) = match opened.await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(Stop::Fail(format!("cannot connect to {address}: {e}"))),
             Err(_) => return Err(Stop::Fail(format!("cannot connect to {address}: timeout"))),
         };
-        let _ = stream.set_nodelay(true);
-        let (rd, wr) = stream.into_split();
         let writer = Arc::new(tokio::sync::Mutex::new(wr));
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         tracer.log(name, Dir::Event, &[], "connection opened".into());
@@ -634,6 +638,7 @@ impl Script<'_> {
             });
         let mut conn = Conn::open(
             &self.config.address,
+            &self.config.transport,
             self.version,
             max_packet,
             c.auto_ack.unwrap_or(true),
@@ -738,6 +743,7 @@ impl Script<'_> {
                 let within = self.config.step_timeout;
                 let c = Conn::open(
                     &self.config.address,
+                    &self.config.transport,
                     v,
                     MAX_INBOUND_PACKET,
                     auto_ack.unwrap_or(true),
