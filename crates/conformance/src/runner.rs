@@ -126,11 +126,34 @@ pub async fn run(cases: &[Case], config: &Config) -> Vec<CaseResult> {
     let sem = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let planned = plan(cases, config);
     let mut slots: Vec<Option<CaseResult>> = vec![None; planned.len()];
+    // A version the broker refuses is not applicable: its cases skip.
+    for v in &config.protocols {
+        if !planned.iter().any(|(_, pv)| pv == v) {
+            continue;
+        }
+        if let Some(why) = version_refused(*v, config).await {
+            for (index, (case, version)) in planned.iter().enumerate() {
+                if version == v {
+                    slots[index] = Some(CaseResult {
+                        id: case.id.clone(),
+                        title: case.title.clone(),
+                        protocol: *v,
+                        statements: case.statements(*v).to_vec(),
+                        level: case.level,
+                        verdict: Verdict::Skip,
+                        detail: why.clone(),
+                        trace: Vec::new(),
+                        duration_ms: 0.0,
+                    });
+                }
+            }
+        }
+    }
     // Concurrent cases first, then the exclusive ones one at a time.
     for exclusive in [false, true] {
         let mut handles: Vec<(usize, JoinHandle<CaseResult>)> = Vec::new();
         for (index, (case, version)) in planned.iter().enumerate() {
-            if case.exclusive != exclusive {
+            if case.exclusive != exclusive || slots[index].is_some() {
                 continue;
             }
             let case = (*case).clone();
@@ -153,6 +176,75 @@ pub async fn run(cases: &[Case], config: &Config) -> Vec<CaseResult> {
         }
     }
     slots.into_iter().flatten().collect()
+}
+
+/// Connects once with a plain CONNECT of version `v`; says why the version
+/// is not offered when the broker refuses it (CONNACK "unsupported
+/// protocol version") or closes without a CONNACK. Anything else (an
+/// accepting CONNACK, a timeout, another refusal) runs the cases, which
+/// judge it.
+async fn version_refused(v: ProtocolVersion, config: &Config) -> Option<String> {
+    let probe = async {
+        let (mut rd, mut wr) = crate::transport::open(&config.address, &config.transport)
+            .await
+            .ok()?;
+        let id = format!("mqttkit-probe-{}", v.level());
+        let mut connect = mqttkit_codec::Connect::new(v, &id);
+        connect.username = config.credentials.username.as_deref();
+        connect.password = config.credentials.password.as_deref().map(str::as_bytes);
+        let mut buf = bytes::BytesMut::new();
+        Packet::Connect(connect).encode(v, &mut buf).ok()?;
+        wr.write_all(&buf).await.ok()?;
+        let mut dec = mqttkit_codec::StreamDecoder::with_version(v);
+        loop {
+            match dec.next_packet() {
+                Ok(Some(Packet::ConnAck(a))) => {
+                    let refused = matches!(
+                        a.reason_code,
+                        mqttkit_codec::ConnectReasonCode::UnsupportedProtocolVersion
+                    );
+                    let _ = wr.shutdown().await;
+                    return refused.then(|| {
+                        format!(
+                            "version not offered: the broker answers a {v} CONNECT with {}",
+                            a.reason_code
+                        )
+                    });
+                }
+                Err(_) => {
+                    // A 3.1.1-form CONNACK 0x01 (no property length) to a
+                    // 5.0 CONNECT.
+                    let b = dec.buffer_mut();
+                    let refused = b.len() >= 4 && b[..4] == [0x20, 0x02, 0x00, 0x01];
+                    return refused.then(|| {
+                        format!("version not offered: CONNACK return code 1 to a {v} CONNECT")
+                    });
+                }
+                Ok(Some(_)) => return None,
+                Ok(None) => {}
+            }
+            match rd.read_buf(dec.buffer_mut()).await {
+                Ok(0) | Err(_) => {
+                    // A 3.1.1-form CONNACK 0x01 answers a 5.0 CONNECT from
+                    // brokers that only speak 3.1.1.
+                    let b = dec.buffer_mut();
+                    if b.len() >= 4 && b[0] == 0x20 && b[3] == 0x01 {
+                        return Some(format!(
+                            "version not offered: CONNACK return code 1 to a {v} CONNECT"
+                        ));
+                    }
+                    return Some(format!(
+                        "version not offered: the broker closes a {v} CONNECT without CONNACK"
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(config.step_timeout, probe)
+        .await
+        .ok()
+        .flatten()
 }
 
 fn joined(r: Result<CaseResult, tokio::task::JoinError>) -> CaseResult {
