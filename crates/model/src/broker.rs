@@ -872,7 +872,10 @@ impl<A: Authorizer> Broker<A> {
     ) -> bool {
         let c = &self.conns[&conn];
         let v = c.version;
-        if d.message.expired(now) {
+        // A message whose PUBLISH already went out (a DUP resend) is no
+        // longer expired away: its exchange completes (MQTT-4.3.3-7); the
+        // interval sent is at least 1 s so it is not read as "no expiry".
+        if d.message.expired(now) && !dup {
             self.drop_report(client, &d, DropReason::Expired);
             return false;
         }
@@ -891,7 +894,7 @@ impl<A: Authorizer> Broker<A> {
         if v.is_v5() {
             publish.properties = PublishProperties {
                 payload_format_indicator: m.properties.payload_format_indicator,
-                message_expiry_interval: m.remaining_expiry(now),
+                message_expiry_interval: m.remaining_expiry(now).map(|s| s.max(1)),
                 content_type: m.properties.content_type.as_deref(),
                 response_topic: m.properties.response_topic.as_deref(),
                 correlation_data: m.properties.correlation_data.as_deref(),

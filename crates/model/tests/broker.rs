@@ -2,130 +2,15 @@
 //! drive it, with the outputs decoded back. Time is a number the test
 //! advances.
 
-use std::collections::HashMap;
-
 use bytes::BytesMut;
 use mqttkit_codec::{
-    Connect, ConnectReasonCode, Decoder, Disconnect, DisconnectReasonCode, OwnedPacket, Packet,
-    ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish, QoS, Subscribe, SubscribeReasonCode,
-    Subscription, Unsubscribe, Will,
+    Connect, ConnectReasonCode, Disconnect, DisconnectReasonCode, OwnedPacket, Packet,
+    ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish, QoS, Unsubscribe, Will,
 };
-use mqttkit_model::{Broker, Config, ConnId, Output};
+use mqttkit_model::testkit::World;
+use mqttkit_model::Config;
 
 use ProtocolVersion::{V3_1_1, V5};
-
-struct World {
-    b: Broker,
-    now: u64,
-    versions: HashMap<ConnId, ProtocolVersion>,
-    inbox: HashMap<ConnId, Vec<OwnedPacket>>,
-    closed: Vec<ConnId>,
-    dropped: usize,
-}
-
-impl World {
-    fn new(config: Config) -> Self {
-        World {
-            b: Broker::new(config),
-            now: 1_000,
-            versions: HashMap::new(),
-            inbox: HashMap::new(),
-            closed: Vec::new(),
-            dropped: 0,
-        }
-    }
-
-    fn pump(&mut self) {
-        while let Some(o) = self.b.poll_output() {
-            match o {
-                Output::Send { conn, bytes } => {
-                    let v = self.versions[&conn];
-                    let mut at = 0;
-                    while at < bytes.len() {
-                        let (_, n) = Decoder::new(v)
-                            .decode(&bytes[at..])
-                            .expect("broker sent a valid packet");
-                        let p = OwnedPacket::from_bytes(bytes.slice(at..at + n), v).unwrap();
-                        self.inbox.entry(conn).or_default().push(p);
-                        at += n;
-                    }
-                }
-                Output::Close { conn } => self.closed.push(conn),
-                Output::Dropped { .. } => self.dropped += 1,
-            }
-        }
-    }
-
-    fn open(&mut self, conn: ConnId, v: ProtocolVersion) {
-        self.versions.insert(conn, v);
-        self.b.connection_opened(conn, self.now);
-    }
-
-    fn send(&mut self, conn: ConnId, p: Packet<'_>) {
-        let v = self.versions[&conn];
-        let mut buf = BytesMut::new();
-        p.encode(v, &mut buf).unwrap();
-        self.b.bytes_received(conn, &buf, self.now);
-        self.pump();
-    }
-
-    fn raw(&mut self, conn: ConnId, bytes: &[u8]) {
-        self.b.bytes_received(conn, bytes, self.now);
-        self.pump();
-    }
-
-    fn take(&mut self, conn: ConnId) -> Vec<OwnedPacket> {
-        self.inbox.remove(&conn).unwrap_or_default()
-    }
-
-    fn connect(&mut self, conn: ConnId, v: ProtocolVersion, id: &str, clean: bool) -> bool {
-        self.open(conn, v);
-        let mut c = Connect::new(v, id);
-        c.clean_start = clean;
-        c.keep_alive = 10;
-        if v.is_v5() && !clean {
-            c.properties.session_expiry_interval = Some(3600);
-        }
-        self.send(conn, Packet::Connect(c));
-        let got = self.take(conn);
-        let present = match got[0].packet() {
-            Packet::ConnAck(a) => {
-                assert_eq!(a.reason_code, ConnectReasonCode::Success);
-                a.session_present
-            }
-            other => panic!("expected CONNACK, got {other:?}"),
-        };
-        // What a resumed session sends after CONNACK stays in the inbox.
-        self.inbox.insert(conn, got[1..].to_vec());
-        present
-    }
-
-    fn subscribe(&mut self, conn: ConnId, filter: &str, qos: QoS) -> SubscribeReasonCode {
-        let subs = [Subscription::new(filter, qos)];
-        self.send(conn, Packet::Subscribe(Subscribe::new(1, &subs)));
-        let got = self.take(conn);
-        let Packet::SubAck(a) = got[0].packet() else {
-            panic!("expected SUBACK: {got:?}")
-        };
-        let code = a.reason_codes.iter().next().unwrap();
-        // Retained messages that followed stay in the inbox.
-        self.inbox.insert(conn, got[1..].to_vec());
-        code
-    }
-
-    fn publish(&mut self, conn: ConnId, topic: &str, payload: &[u8], qos: QoS, id: u16) {
-        let mut p = Publish::new(topic, payload);
-        p.qos = qos;
-        p.packet_id = (qos != QoS::AtMostOnce).then_some(id);
-        self.send(conn, Packet::Publish(p));
-    }
-
-    fn advance(&mut self, ms: u64) {
-        self.now += ms;
-        self.b.handle_timeout(self.now);
-        self.pump();
-    }
-}
 
 /// A received PUBLISH: topic, payload, QoS, RETAIN, packet id, DUP.
 type Got = (String, Vec<u8>, QoS, bool, Option<u16>, bool);
