@@ -1,0 +1,386 @@
+//! Text and JSON-lines output of the analysis.
+
+use std::io::{self, Write};
+
+use crate::analyzer::version_name;
+use crate::fields::{dissect, FieldSink, TYPE_NAMES};
+use crate::stats::Stats;
+use crate::{Carrier, Handler, Notice, PacketEvent};
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One line per packet.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How PUBLISH payloads and will messages are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// Left out.
+    None,
+    /// Hex bytes separated by colons (as Wireshark shows them).
+    Hex,
+    /// As text (invalid UTF-8 replaced).
+    Utf8,
+}
+
+/// Output settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Text or JSON.
+    pub format: Format,
+    /// Payload display.
+    pub payload: Payload,
+    /// Only packets with findings (notices are always shown).
+    pub only_violations: bool,
+    /// Print packets (false with `--stats` alone).
+    pub packets: bool,
+    /// Print notices.
+    pub notices: bool,
+}
+
+/// A [`Handler`] that writes packets and notices, and gathers statistics.
+#[derive(Debug)]
+pub struct Writer<W: Write> {
+    out: W,
+    opts: Options,
+    line: Vec<u8>,
+    /// Statistics over everything seen.
+    pub stats: Stats,
+    /// The first write error (writing stops there).
+    pub error: Option<io::Error>,
+}
+
+impl<W: Write> Writer<W> {
+    /// A writer over `out`.
+    pub fn new(out: W, opts: Options) -> Self {
+        Writer {
+            out,
+            opts,
+            line: Vec::with_capacity(512),
+            stats: Stats::default(),
+            error: None,
+        }
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn into_inner(mut self) -> (W, Option<io::Error>) {
+        if self.error.is_none() {
+            if let Err(e) = self.out.flush() {
+                self.error = Some(e);
+            }
+        }
+        (self.out, self.error)
+    }
+
+    fn write_line(&mut self) {
+        if self.error.is_none() {
+            if let Err(e) = self.out.write_all(&self.line) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+impl<W: Write> Handler for Writer<W> {
+    fn packet(&mut self, p: &PacketEvent<'_>) {
+        self.stats.packet(p);
+        if !self.opts.packets || self.error.is_some() {
+            return;
+        }
+        if self.opts.only_violations && p.findings.is_empty() {
+            return;
+        }
+        self.line.clear();
+        match self.opts.format {
+            Format::Json => json_packet(&mut self.line, p, self.opts.payload),
+            Format::Text => text_packet(&mut self.line, p, self.opts.payload),
+        }
+        self.write_line();
+    }
+
+    fn notice(&mut self, n: &Notice) {
+        self.stats.notice(n);
+        if !self.opts.notices || self.error.is_some() {
+            return;
+        }
+        self.line.clear();
+        match self.opts.format {
+            Format::Json => json_notice(&mut self.line, n),
+            Format::Text => text_notice(&mut self.line, n),
+        }
+        self.write_line();
+    }
+}
+
+/// Writes `s` as a JSON string (quotes included).
+pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    let text = String::from_utf8_lossy(s);
+    let b = text.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1F | 0x7F => {
+                out.extend_from_slice(&b[start..i]);
+                let _ = write!(out, "\\u{:04x}", c);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+fn hex_colon(out: &mut Vec<u8>, v: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(b':');
+        }
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 15) as usize]);
+    }
+}
+
+struct JsonFields<'o> {
+    out: &'o mut Vec<u8>,
+    /// One entry per open object/array: true while nothing was written in it.
+    first: Vec<bool>,
+    payload: Payload,
+}
+
+impl JsonFields<'_> {
+    fn sep(&mut self) {
+        if let Some(f) = self.first.last_mut() {
+            if !*f {
+                self.out.push(b',');
+            }
+            *f = false;
+        }
+    }
+    fn key(&mut self, name: &str) {
+        self.sep();
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+}
+
+impl FieldSink for JsonFields<'_> {
+    fn uint(&mut self, name: &'static str, v: u64) {
+        self.key(name);
+        let _ = write!(self.out, "{v}");
+    }
+    fn boolean(&mut self, name: &'static str, v: bool) {
+        self.key(name);
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+    fn string(&mut self, name: &'static str, v: &[u8]) {
+        self.key(name);
+        json_str(self.out, v);
+    }
+    fn bytes(&mut self, name: &'static str, v: &[u8]) {
+        match self.payload {
+            Payload::None if name == "msg" || name == "willmsg" => {}
+            Payload::Utf8 if name == "msg" || name == "willmsg" => {
+                self.key(if name == "msg" { "msg_text" } else { "willmsg_text" });
+                json_str(self.out, v);
+            }
+            _ => {
+                self.key(name);
+                self.out.push(b'"');
+                hex_colon(self.out, v);
+                self.out.push(b'"');
+            }
+        }
+    }
+    fn begin_group(&mut self, name: &'static str) {
+        self.key(name);
+        self.out.push(b'[');
+        self.first.push(true);
+    }
+    fn begin_item(&mut self) {
+        self.sep();
+        self.out.push(b'{');
+        self.first.push(true);
+    }
+    fn end_item(&mut self) {
+        self.out.push(b'}');
+        self.first.pop();
+    }
+    fn end_group(&mut self) {
+        self.out.push(b']');
+        self.first.pop();
+    }
+}
+
+fn type_name(p: &PacketEvent<'_>) -> &'static str {
+    TYPE_NAMES[(p.raw[0] >> 4) as usize]
+}
+
+fn level(p: &PacketEvent<'_>) -> u8 {
+    match p.version {
+        mqttkit_codec::ProtocolVersion::V3_1 => 3,
+        mqttkit_codec::ProtocolVersion::V3_1_1 => 4,
+        mqttkit_codec::ProtocolVersion::V5 => 5,
+    }
+}
+
+/// One packet as a JSON line.
+pub fn json_packet(out: &mut Vec<u8>, p: &PacketEvent<'_>, payload: Payload) {
+    let _ = write!(
+        out,
+        "{{\"frame\":{},\"ts\":{},\"src\":\"{}\",\"dst\":\"{}\",\"version\":{}",
+        p.frame,
+        p.ts,
+        p.src,
+        p.dst,
+        level(p)
+    );
+    if p.version_inferred {
+        out.extend_from_slice(b",\"version_inferred\":true");
+    }
+    if p.carrier == Carrier::WebSocket {
+        out.extend_from_slice(b",\"carrier\":\"websocket\"");
+    }
+    let _ = write!(out, ",\"type\":\"{}\",\"mqtt\":{{", type_name(p));
+    {
+        let mut f = JsonFields {
+            out,
+            first: vec![true],
+            payload,
+        };
+        dissect(p.raw, p.version, payload != Payload::None, &mut f);
+    }
+    out.extend_from_slice(b"},\"violations\":[");
+    for (i, f) in p.findings.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"id\":");
+        json_str(out, f.statement.as_bytes());
+        out.extend_from_slice(b",\"message\":");
+        json_str(out, f.message.as_bytes());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}\n");
+}
+
+fn json_notice(out: &mut Vec<u8>, n: &Notice) {
+    let _ = write!(out, "{{\"frame\":{},\"notice\":\"{}\"", n.frame, n.kind.as_str());
+    if let Some((s, d)) = n.flow {
+        let _ = write!(out, ",\"src\":\"{s}\",\"dst\":\"{d}\"");
+    }
+    if let Some(st) = n.statement {
+        out.extend_from_slice(b",\"id\":");
+        json_str(out, st.as_bytes());
+    }
+    out.extend_from_slice(b",\"message\":");
+    json_str(out, n.message.as_bytes());
+    out.extend_from_slice(b"}\n");
+}
+
+struct TextFields<'o> {
+    out: &'o mut Vec<u8>,
+    payload: Payload,
+}
+
+impl TextFields<'_> {
+    fn skip(name: &str) -> bool {
+        matches!(
+            name,
+            "msgtype" | "hdrflags" | "len" | "proto_len" | "property_len" | "conflags"
+        ) || name.ends_with("_len")
+            || name.starts_with("conflag.")
+    }
+}
+
+impl FieldSink for TextFields<'_> {
+    fn uint(&mut self, name: &'static str, v: u64) {
+        if !Self::skip(name) {
+            let _ = write!(self.out, " {name}={v}");
+        }
+    }
+    fn boolean(&mut self, name: &'static str, v: bool) {
+        if !Self::skip(name) {
+            let _ = write!(self.out, " {name}={}", v as u8);
+        }
+    }
+    fn string(&mut self, name: &'static str, v: &[u8]) {
+        let _ = write!(self.out, " {name}=");
+        json_str(self.out, v);
+    }
+    fn bytes(&mut self, name: &'static str, v: &[u8]) {
+        match self.payload {
+            Payload::None if name == "msg" || name == "willmsg" => {}
+            Payload::Utf8 if name == "msg" || name == "willmsg" => {
+                let _ = write!(self.out, " {name}=");
+                json_str(self.out, v);
+            }
+            _ => {
+                let _ = write!(self.out, " {name}=");
+                hex_colon(self.out, v);
+            }
+        }
+    }
+    fn begin_group(&mut self, _: &'static str) {}
+    fn begin_item(&mut self) {}
+    fn end_item(&mut self) {}
+    fn end_group(&mut self) {}
+}
+
+/// One packet as a text line.
+pub fn text_packet(out: &mut Vec<u8>, p: &PacketEvent<'_>, payload: Payload) {
+    let _ = write!(
+        out,
+        "{} {} {} -> {} MQTT {}{}{} {} len={}",
+        p.frame,
+        p.ts,
+        p.src,
+        p.dst,
+        version_name(p.version),
+        if p.version_inferred { "?" } else { "" },
+        if p.carrier == Carrier::WebSocket {
+            " ws"
+        } else {
+            ""
+        },
+        type_name(p),
+        p.raw.len()
+    );
+    {
+        let mut f = TextFields { out, payload };
+        dissect(p.raw, p.version, payload != Payload::None, &mut f);
+    }
+    for f in p.findings {
+        let _ = write!(out, " !{}: {}", f.statement, f.message);
+        let _ = f;
+    }
+    out.push(b'\n');
+}
+
+fn text_notice(out: &mut Vec<u8>, n: &Notice) {
+    let _ = write!(out, "# {} {}", n.frame, n.kind.as_str());
+    if let Some((s, d)) = n.flow {
+        let _ = write!(out, " {s} -> {d}");
+    }
+    if let Some(st) = n.statement {
+        let _ = write!(out, " {st}");
+    }
+    let _ = writeln!(out, ": {}", n.message);
+}
