@@ -13,7 +13,11 @@ use crate::ws::{classify_request, Upgrade, WsNote, WsStream};
 use crate::{Carrier, Config, Finding, Handler, Notice, NoticeKind, PacketEvent};
 
 /// Bytes a direction may buffer while we decide whether a flow is MQTT.
-const DETECT_LIMIT: usize = 64 * 1024;
+const DETECT_LIMIT: usize = 8 * 1024;
+/// Bytes scanned for a packet boundary when resynchronising.
+const SYNC_LIMIT: usize = 64 * 1024;
+/// Largest packet we wait for at the point where decoding resumes.
+const SYNC_WAIT: usize = 1 << 20;
 /// Packets that must decode cleanly in a row to call a mid-stream flow MQTT.
 const DETECT_RUN: usize = 3;
 
@@ -188,6 +192,18 @@ impl Analyzer {
             );
             for n in notes {
                 up.tcp_note(d, n, here, h);
+            }
+        }
+        if seg.ack && !matches!(up.kind, Kind::Tls | Kind::Ignored) {
+            let o = 1 - d;
+            let mut notes = Vec::new();
+            tcp[o].acknowledged(
+                seg.ack_num,
+                &mut |c| up.chunk(o, c, here, h),
+                &mut |n| notes.push(n),
+            );
+            for n in notes {
+                up.tcp_note(o, n, here, h);
             }
         }
         if seg.fin || seg.rst {
@@ -532,7 +548,7 @@ impl Upper {
                     }
                     Sync::NeedMore(skip) => {
                         pos += skip;
-                        if rest.len() - skip >= DETECT_LIMIT {
+                        if rest.len() - skip >= SYNC_LIMIT {
                             // Stuck on something that never completes.
                             pos += 1;
                             continue;
@@ -590,8 +606,10 @@ impl Upper {
     }
 
     fn sync(&self, rest: &[u8]) -> Sync {
-        // Try each offset for a run of packets that decode cleanly.
-        let limit = rest.len().min(DETECT_LIMIT);
+        // Where the data starts (after a gap, at the start of a capture) is
+        // the likeliest boundary: wait there for a plausible packet.
+        // Otherwise take the first offset where packets decode cleanly.
+        let limit = rest.len().min(SYNC_LIMIT);
         let versions: &[ProtocolVersion] = match self.version {
             Some(v) => &[v][..],
             None => &[ProtocolVersion::V3_1_1, ProtocolVersion::V5][..],
@@ -601,7 +619,10 @@ impl Upper {
             for &v in versions {
                 match run_at(&rest[off..], Decoder::new(v)) {
                     Run::Good(_) => return Sync::At(off),
-                    Run::NeedMore => {
+                    Run::NeedMore(total) => {
+                        if off == 0 && total <= SYNC_WAIT.min(self.max_packet) {
+                            return Sync::NeedMore(0);
+                        }
                         wait.get_or_insert(off);
                     }
                     Run::Bad => {}
@@ -657,11 +678,18 @@ impl Upper {
                 }
             }
         }
+        if packet.is_none() && ptype == Some(PacketType::Connect) && self.role(d) != Some(Role::Server) {
+            if let Some(v) = connect_level(raw) {
+                self.version = Some(v);
+                self.inferred = false;
+            }
+        }
         let role = self.role(d);
-        let version = packet
-            .as_ref()
-            .and_then(|p| p.connect_version())
-            .unwrap_or(version);
+        let version = match (&packet, ptype) {
+            (Some(p), _) => p.connect_version().unwrap_or(version),
+            (None, Some(PacketType::Connect)) => connect_level(raw).unwrap_or(version),
+            _ => version,
+        };
         self.conv.check(
             d,
             role,
@@ -799,11 +827,23 @@ fn frame_len(b: &[u8]) -> Frame {
 }
 
 enum Run {
-    /// At least one whole packet decoded cleanly and the run reached the end
-    /// of the data or `DETECT_RUN` packets.
+    /// `DETECT_RUN` packets decoded cleanly, or at least one and the data
+    /// ended exactly after the last.
     Good(usize),
-    NeedMore,
+    /// The packets so far are clean but the data ends inside one; `.0` is
+    /// the total length the first packet declares.
+    NeedMore(usize),
     Bad,
+}
+
+/// Whether the fixed header at the start of `b` (at least one byte) is
+/// possible: a defined type with the flags that type requires.
+fn header_ok(b0: u8) -> bool {
+    match PacketType::from_nibble(b0 >> 4) {
+        None => false,
+        Some(PacketType::Publish) => (b0 >> 1) & 3 != 3,
+        Some(t) => b0 & 0x0F == t.required_flags(),
+    }
 }
 
 /// Decodes packets from the start of `b` until the end, a failure or
@@ -811,16 +851,23 @@ enum Run {
 fn run_at(b: &[u8], dec: Decoder) -> Run {
     let mut pos = 0;
     let mut n = 0;
+    let mut first_len = 0;
     while n < DETECT_RUN && pos < b.len() {
         let rest = &b[pos..];
-        if PacketType::from_nibble(rest[0] >> 4).is_none() {
+        if !header_ok(rest[0]) {
             return Run::Bad;
         }
         match frame_len(rest) {
             Frame::Bad => return Run::Bad,
-            Frame::Incomplete => break,
-            Frame::Len(t) if t > rest.len() => break,
-            Frame::Len(_) => {}
+            Frame::Incomplete => return Run::NeedMore(if n == 0 { usize::MAX } else { first_len }),
+            Frame::Len(t) if t > rest.len() => {
+                return Run::NeedMore(if n == 0 { t } else { first_len });
+            }
+            Frame::Len(t) => {
+                if n == 0 {
+                    first_len = t;
+                }
+            }
         }
         match dec.decode_lenient(rest) {
             Ok((_, used, v)) if v.is_empty() => {
@@ -830,11 +877,7 @@ fn run_at(b: &[u8], dec: Decoder) -> Run {
             _ => return Run::Bad,
         }
     }
-    if n == 0 {
-        Run::NeedMore
-    } else {
-        Run::Good(n)
-    }
+    Run::Good(n)
 }
 
 enum Looks {
@@ -876,11 +919,27 @@ fn looks_like_mqtt(b: &[u8]) -> Looks {
     for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
         match run_at(b, Decoder::new(v)) {
             Run::Good(n) if n >= DETECT_RUN => return Looks::Run,
-            Run::Good(_) | Run::NeedMore => return Looks::Maybe,
+            Run::Good(_) | Run::NeedMore(_) => return Looks::Maybe,
             Run::Bad => {}
         }
     }
     Looks::No
+}
+
+/// The version a CONNECT announces by its protocol level byte, read from
+/// the raw bytes (for a CONNECT the codec could not decode).
+fn connect_level(raw: &[u8]) -> Option<ProtocolVersion> {
+    let Frame::Len(total) = frame_len(raw) else {
+        return None;
+    };
+    let hdr = total - remaining(raw);
+    let name_len = usize::from(u16::from_be_bytes([*raw.get(hdr)?, *raw.get(hdr + 1)?]));
+    match raw.get(hdr + 2 + name_len)? {
+        3 => Some(ProtocolVersion::V3_1),
+        4 => Some(ProtocolVersion::V3_1_1),
+        5 => Some(ProtocolVersion::V5),
+        _ => None,
+    }
 }
 
 /// Remaining Length value of a packet whose header is complete.
@@ -939,6 +998,11 @@ mod tests {
         assert!(matches!(looks_like_mqtt(&connect[..6]), Looks::Maybe));
         let pings = [0xc0, 0x00, 0xc0, 0x00, 0xc0, 0x00];
         assert!(matches!(looks_like_mqtt(&pings), Looks::Run));
+        // Type 0 is reserved: not MQTT.
+        assert!(matches!(looks_like_mqtt(b"\x00\x01SSH"), Looks::No));
+        // 'S' reads as PUBREC with flags 3: not MQTT.
         assert!(matches!(looks_like_mqtt(b"SSH-2.0-OpenSSH"), Looks::No));
+        // A PUBREC header announcing more bytes than there are: undecided.
+        assert!(matches!(looks_like_mqtt(b"\x50\x53"), Looks::Maybe));
     }
 }

@@ -117,6 +117,10 @@ fn dissect_inner(
         s.boolean("dupflag", b0 & 0x08 != 0);
         s.uint("qos", u64::from((b0 >> 1) & 3));
         s.boolean("retain", b0 & 1 != 0);
+    } else if version == ProtocolVersion::V3_1 && matches!(ty, 6 | 8 | 10) {
+        // 3.1 gives PUBREL, SUBSCRIBE and UNSUBSCRIBE a DUP flag and QoS.
+        s.boolean("dupflag", b0 & 0x08 != 0);
+        s.uint("qos", u64::from((b0 >> 1) & 3));
     }
     s.uint("len", u64::from(len));
     let v5 = version == ProtocolVersion::V5;
@@ -125,8 +129,11 @@ fn dissect_inner(
         1 => connect(&mut r, payload, s)?,
         2 => {
             let flags = r.u8()?;
-            s.uint("conack.flags", u64::from(flags));
-            s.boolean("conack.flags.sp", flags & 1 != 0);
+            if version != ProtocolVersion::V3_1 {
+                // 3.1 has no acknowledge flags: the byte is reserved.
+                s.uint("conack.flags", u64::from(flags));
+                s.boolean("conack.flags.sp", flags & 1 != 0);
+            }
             let code = r.u8()?;
             if v5 {
                 s.uint("connack.reason_code", u64::from(code));
@@ -317,9 +324,10 @@ fn property_value(p: &mut R<'_>, id: u8, s: &mut dyn FieldSink) -> Option<()> {
             s.string("prop_string", p.take(l as usize)?);
         }
         (_, DataType::BinaryData) => {
+            // Wireshark shows binary properties as strings too.
             let l = p.u16()?;
             s.uint("prop_string_len", u64::from(l));
-            s.bytes("prop_binary", p.take(l as usize)?);
+            s.string("prop_string", p.take(l as usize)?);
         }
         (_, DataType::Utf8StringPair) => {
             let l = p.u16()?;
@@ -391,11 +399,11 @@ mod tests {
     fn v5_properties_by_wireshark_name() {
         // PUBLISH QoS 0, topic "t", properties: topic alias 2, user property a=b.
         let raw = [
-            0x30, 0x10, 0x00, 0x01, b't', 0x0C, 0x23, 0x00, 0x02, 0x26, 0x00, 0x01, b'a', 0x00,
+            0x30, 0x10, 0x00, 0x01, b't', 0x0A, 0x23, 0x00, 0x02, 0x26, 0x00, 0x01, b'a', 0x00,
             0x01, b'b', b'x', b'y',
         ];
         let f = flat(&raw, ProtocolVersion::V5);
-        assert_eq!(get(&f, "property_len"), ["12"]);
+        assert_eq!(get(&f, "property_len"), ["10"]);
         assert_eq!(get(&f, "property_id"), ["35", "38"]);
         assert_eq!(get(&f, "property.topic_alias"), ["2"]);
         assert_eq!(get(&f, "prop_key"), ["a"]);

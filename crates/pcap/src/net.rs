@@ -40,6 +40,8 @@ pub struct Segment<'a> {
     pub syn: bool,
     /// ACK flag.
     pub ack: bool,
+    /// Acknowledgment number (meaningful with ACK).
+    pub ack_num: u32,
     /// FIN flag.
     pub fin: bool,
     /// RST flag.
@@ -104,6 +106,7 @@ pub fn tcp_segment(linktype: i32, data: &[u8]) -> Result<Segment<'_>, Skip> {
             seq: tcp.sequence_number(),
             syn: tcp.syn(),
             ack: tcp.ack(),
+            ack_num: tcp.acknowledgment_number(),
             fin: tcp.fin(),
             rst: tcp.rst(),
             payload: tcp.payload(),

@@ -53,6 +53,8 @@ pub struct Reassembler {
     delivered: u64,
     /// Bytes skipped in gaps.
     pub gap_bytes: u64,
+    /// Highest absolute offset the peer acknowledged.
+    acked: Option<u64>,
 }
 
 impl Reassembler {
@@ -67,6 +69,7 @@ impl Reassembler {
             ring: Vec::new(),
             delivered: 0,
             gap_bytes: 0,
+            acked: None,
         }
     }
 
@@ -120,12 +123,48 @@ impl Reassembler {
         }
         // Early: wait for the hole before it.
         self.insert_pending(start as u64, payload, notes);
-        if self.pending_bytes > self.cap {
+        if self.hole_acked() {
+            // The receiver has the missing bytes: only the capture lost them.
+            self.skip_to_pending(out);
+            self.drain(out, notes);
+        } else if self.pending_bytes > self.cap {
             notes(TcpNote::CapReached {
                 waiting: self.pending_bytes,
             });
             self.skip_to_pending(out);
             self.drain(out, notes);
+        }
+    }
+
+    /// The peer acknowledged everything before `ack`. A hole the peer has
+    /// acknowledged will never be filled in the capture: it becomes a gap.
+    pub fn acknowledged(
+        &mut self,
+        ack: u32,
+        out: &mut dyn FnMut(Chunk<'_>),
+        notes: &mut dyn FnMut(TcpNote),
+    ) {
+        let Some((next_abs, next_seq)) = self.next else {
+            return;
+        };
+        let rel = ack.wrapping_sub(next_seq) as i32 as i64;
+        if rel <= 0 {
+            return;
+        }
+        let abs = next_abs + rel as u64;
+        if self.acked.is_none_or(|a| abs > a) {
+            self.acked = Some(abs);
+        }
+        if self.hole_acked() {
+            self.skip_to_pending(out);
+            self.drain(out, notes);
+        }
+    }
+
+    fn hole_acked(&self) -> bool {
+        match (self.next, self.acked, self.pending.keys().next()) {
+            (Some((next_abs, _)), Some(acked), Some(_)) => acked > next_abs,
+            _ => false,
         }
     }
 
@@ -344,6 +383,27 @@ mod tests {
         feed(&mut r, &mut o, 7, false, b"gh");
         assert_eq!(o.data, b"abcdefghijklm");
         assert_eq!(o.notes.len(), 2);
+    }
+
+    #[test]
+    fn an_acknowledged_hole_is_a_gap_at_once() {
+        let mut r = Reassembler::new(1 << 20);
+        let mut o = Out::default();
+        feed(&mut r, &mut o, 0, true, b"");
+        // The peer acknowledges 4 bytes we never saw.
+        let Out { data, gaps, notes } = &mut o;
+        r.acknowledged(
+            5,
+            &mut |c| match c {
+                Chunk::Data(d) => data.extend_from_slice(d),
+                Chunk::Gap(n) => gaps.push(n),
+            },
+            &mut |n| notes.push(n),
+        );
+        feed(&mut r, &mut o, 5, false, b"xy");
+        assert_eq!(o.data, b"|xy");
+        assert_eq!(o.gaps, vec![4]);
+        assert_eq!(r.waiting(), 0);
     }
 
     #[test]
