@@ -30,6 +30,7 @@ pub mod fields;
 pub mod net;
 pub mod output;
 pub mod stats;
+pub mod synth;
 pub mod tcp;
 pub mod ws;
 
