@@ -101,7 +101,7 @@ impl<H: Handler> Handler for Progress<'_, H> {
     fn record(&mut self, number: u64, bytes: usize) {
         // Record header plus data: close enough to the file offset.
         self.done += bytes as u64 + 16;
-        if number % 4096 == 0 {
+        if number.is_multiple_of(4096) {
             self.bar.set_position(self.done);
         }
     }
@@ -130,7 +130,10 @@ pub fn run(args: Args) -> ExitCode {
         notices: !args.stats,
     };
     let stdout = std::io::stdout();
-    let mut writer = Writer::new(std::io::BufWriter::with_capacity(1 << 16, stdout.lock()), opts);
+    let mut writer = Writer::new(
+        std::io::BufWriter::with_capacity(1 << 16, stdout.lock()),
+        opts,
+    );
     if args.file.as_os_str() == "-" {
         analyze(std::io::stdin(), &config, &mut writer);
     } else {

@@ -41,7 +41,9 @@ pub struct Analyzer {
 enum Kind {
     /// Still looking (by content, or waiting for the first bytes on an
     /// MQTT port to rule out a WebSocket upgrade).
-    Undecided { port: bool },
+    Undecided {
+        port: bool,
+    },
     Mqtt,
     WebSocket,
     Tls,
@@ -82,6 +84,10 @@ struct MqttDir {
     lost: bool,
     /// Sync was lost and not yet regained (for the notice).
     resyncing: bool,
+    /// Decide the version now even if the packets read well under both.
+    force: bool,
+    /// Bytes dropped while looking for a packet boundary.
+    skipped: u64,
     packets: u64,
 }
 
@@ -197,11 +203,9 @@ impl Analyzer {
         if seg.ack && !matches!(up.kind, Kind::Tls | Kind::Ignored) {
             let o = 1 - d;
             let mut notes = Vec::new();
-            tcp[o].acknowledged(
-                seg.ack_num,
-                &mut |c| up.chunk(o, c, here, h),
-                &mut |n| notes.push(n),
-            );
+            tcp[o].acknowledged(seg.ack_num, &mut |c| up.chunk(o, c, here, h), &mut |n| {
+                notes.push(n)
+            });
             for n in notes {
                 up.tcp_note(o, n, here, h);
             }
@@ -233,8 +237,8 @@ impl Analyzer {
         flows.sort_by_key(|(_, f)| f.up.conv.first_frame);
         for (_, mut flow) in flows {
             let Flow { tcp, up } = &mut flow;
-            for d in 0..2 {
-                tcp[d].finish(&mut |c| up.chunk(d, c, here, h), &mut |_| {});
+            for (d, t) in tcp.iter_mut().enumerate() {
+                t.finish(&mut |c| up.chunk(d, c, here, h), &mut |_| {});
                 up.end(d, here, h);
             }
             up.close(here, h);
@@ -295,14 +299,7 @@ impl Upper {
         Some((self.addrs[d], self.addrs[1 - d]))
     }
 
-    fn notice(
-        &self,
-        d: usize,
-        kind: NoticeKind,
-        here: Here,
-        message: String,
-        h: &mut dyn Handler,
-    ) {
+    fn notice(&self, d: usize, kind: NoticeKind, here: Here, message: String, h: &mut dyn Handler) {
         h.notice(&Notice {
             frame: here.frame,
             kind,
@@ -410,7 +407,11 @@ impl Upper {
         }
         let decided = if buf.starts_with(b"GET ") {
             match classify_request(buf) {
-                Upgrade::Mqtt => Some((Kind::WebSocket, Some(d), "WebSocket upgrade with subprotocol mqtt")),
+                Upgrade::Mqtt => Some((
+                    Kind::WebSocket,
+                    Some(d),
+                    "WebSocket upgrade with subprotocol mqtt",
+                )),
                 Upgrade::Other => Some((Kind::Ignored, None, "")),
                 Upgrade::Incomplete => None,
             }
@@ -471,10 +472,18 @@ impl Upper {
     }
 
     fn role(&self, d: usize) -> Option<Role> {
-        self.client.map(|c| if c == d { Role::Client } else { Role::Server })
+        self.client
+            .map(|c| if c == d { Role::Client } else { Role::Server })
     }
 
-    fn mqtt_bytes(&mut self, d: usize, bytes: &[u8], carrier: Carrier, here: Here, h: &mut dyn Handler) {
+    fn mqtt_bytes(
+        &mut self,
+        d: usize,
+        bytes: &[u8],
+        carrier: Carrier,
+        here: Here,
+        h: &mut dyn Handler,
+    ) {
         let mut bytes = bytes;
         {
             let m = &mut self.mqtt[d];
@@ -521,7 +530,14 @@ impl Upper {
 
     /// Decodes every whole packet at the start of `s`; returns the bytes
     /// used (packets plus bytes skipped while resynchronising).
-    fn decode_run(&mut self, d: usize, s: &[u8], carrier: Carrier, here: Here, h: &mut dyn Handler) -> usize {
+    fn decode_run(
+        &mut self,
+        d: usize,
+        s: &[u8],
+        carrier: Carrier,
+        here: Here,
+        h: &mut dyn Handler,
+    ) -> usize {
         let mut pos = 0usize;
         loop {
             let rest = &s[pos..];
@@ -534,13 +550,15 @@ impl Upper {
                         pos += off;
                         let m = &mut self.mqtt[d];
                         m.synced = true;
-                        if m.resyncing || off > 0 {
+                        let skipped = m.skipped + off as u64;
+                        m.skipped = 0;
+                        if m.resyncing || skipped > 0 {
                             m.resyncing = false;
                             self.notice(
                                 d,
                                 NoticeKind::Resync,
                                 here,
-                                format!("decoding resumes at a packet boundary after skipping {off} bytes"),
+                                format!("decoding resumes at a packet boundary after skipping {skipped} bytes"),
                                 h,
                             );
                         }
@@ -548,9 +566,11 @@ impl Upper {
                     }
                     Sync::NeedMore(skip) => {
                         pos += skip;
+                        self.mqtt[d].skipped += skip as u64;
                         if rest.len() - skip >= SYNC_LIMIT {
                             // Stuck on something that never completes.
                             pos += 1;
+                            self.mqtt[d].skipped += 1;
                             continue;
                         }
                         return pos;
@@ -581,7 +601,10 @@ impl Upper {
                     d,
                     NoticeKind::Cap,
                     here,
-                    format!("packet of {total} bytes exceeds the {}-byte buffer cap: skipped", self.max_packet),
+                    format!(
+                        "packet of {total} bytes exceeds the {}-byte buffer cap: skipped",
+                        self.max_packet
+                    ),
                     h,
                 );
                 let have = rest.len().min(total);
@@ -592,8 +615,34 @@ impl Upper {
             if rest.len() < total {
                 return pos;
             }
+            if self.version.is_none()
+                && PacketType::from_nibble(rest[0] >> 4) != Some(PacketType::Connect)
+            {
+                let force = self.mqtt[d].force || rest.len() >= SYNC_LIMIT;
+                if !self.infer_version(d, rest, force, here, h) {
+                    if !version_neutral(&rest[..total]) {
+                        return pos;
+                    }
+                    // Reads the same under every version: no need to wait.
+                    self.inferred = true;
+                    self.emit(d, &rest[..total], carrier, here, h);
+                    pos += total;
+                    continue;
+                }
+                let before = self.version;
+                self.emit(d, &rest[..total], carrier, here, h);
+                pos += total;
+                if before.is_some() {
+                    self.kick(1 - d, here, h);
+                }
+                continue;
+            }
+            let had = self.version.is_some();
             self.emit(d, &rest[..total], carrier, here, h);
             pos += total;
+            if !had && self.version.is_some() {
+                self.kick(1 - d, here, h);
+            }
         }
     }
 
@@ -635,9 +684,6 @@ impl Upper {
     fn emit(&mut self, d: usize, raw: &[u8], carrier: Carrier, here: Here, h: &mut dyn Handler) {
         let nibble = raw[0] >> 4;
         let ptype = PacketType::from_nibble(nibble);
-        if self.version.is_none() && ptype != Some(PacketType::Connect) {
-            self.infer_version(d, raw, here, h);
-        }
         let version = self.version.unwrap_or(ProtocolVersion::V3_1_1);
         let mut findings = Vec::new();
         let decoded = self.decoder(d, version).decode_lenient(raw);
@@ -678,7 +724,10 @@ impl Upper {
                 }
             }
         }
-        if packet.is_none() && ptype == Some(PacketType::Connect) && self.role(d) != Some(Role::Server) {
+        if packet.is_none()
+            && ptype == Some(PacketType::Connect)
+            && self.role(d) != Some(Role::Server)
+        {
             if let Some(v) = connect_level(raw) {
                 self.version = Some(v);
                 self.inferred = false;
@@ -718,18 +767,32 @@ impl Upper {
     }
 
     /// No CONNECT seen: pick the version under which the buffered packets
-    /// of both directions decode with fewer problems.
-    fn infer_version(&mut self, d: usize, raw: &[u8], here: Here, h: &mut dyn Handler) {
-        let mut best = (ProtocolVersion::V3_1_1, usize::MAX);
-        for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
-            let mut score = score_packets(raw, self.decoder(d, v));
-            score += score_packets(&self.mqtt[d].buf, self.decoder(d, v));
-            score += score_packets(&self.mqtt[1 - d].buf, self.decoder(1 - d, v));
-            if score < best.1 {
-                best = (v, score);
-            }
+    /// of both directions decode with fewer problems. While both read
+    /// equally well (a 5.0 PUBLISH with no properties is also a valid 3.1.1
+    /// PUBLISH) the decision waits, unless `force`d (then 3.1.1).
+    fn infer_version(
+        &mut self,
+        d: usize,
+        rest: &[u8],
+        force: bool,
+        here: Here,
+        h: &mut dyn Handler,
+    ) -> bool {
+        let mut scores = [0usize; 2];
+        for (k, v) in [ProtocolVersion::V3_1_1, ProtocolVersion::V5]
+            .into_iter()
+            .enumerate()
+        {
+            scores[k] = score_packets(rest, self.decoder(d, v))
+                + score_packets(&self.mqtt[1 - d].buf, self.decoder(1 - d, v));
         }
-        self.version = Some(best.0);
+        let v = match scores[0].cmp(&scores[1]) {
+            std::cmp::Ordering::Less => ProtocolVersion::V3_1_1,
+            std::cmp::Ordering::Greater => ProtocolVersion::V5,
+            std::cmp::Ordering::Equal if force => ProtocolVersion::V3_1_1,
+            std::cmp::Ordering::Equal => return false,
+        };
+        self.version = Some(v);
         self.inferred = true;
         self.notice(
             d,
@@ -737,10 +800,30 @@ impl Upper {
             here,
             format!(
                 "no CONNECT seen: version {} inferred from the packets",
-                version_name(best.0)
+                version_name(v)
             ),
             h,
         );
+        true
+    }
+
+    /// Decodes what a direction holds (after the version became known).
+    fn kick(&mut self, d: usize, here: Here, h: &mut dyn Handler) {
+        if self.mqtt[d].buf.is_empty() {
+            return;
+        }
+        let carrier = if self.kind == Kind::WebSocket {
+            Carrier::WebSocket
+        } else {
+            Carrier::Tcp
+        };
+        let mut buf = std::mem::take(&mut self.mqtt[d].buf);
+        let used = self.decode_run(d, &buf, carrier, here, h);
+        buf.drain(..used.min(buf.len()));
+        // Anything that arrived for this direction meanwhile goes after.
+        let newer = std::mem::take(&mut self.mqtt[d].buf);
+        buf.extend_from_slice(&newer);
+        self.mqtt[d].buf = buf;
     }
 
     fn end(&mut self, d: usize, here: Here, h: &mut dyn Handler) {
@@ -759,6 +842,13 @@ impl Upper {
                     }
                 }
             }
+        }
+        if self.version.is_none() && matches!(self.kind, Kind::Mqtt | Kind::WebSocket) {
+            // The stream ends: packets held back while the version was
+            // open are decoded now.
+            self.mqtt[d].force = true;
+            self.kick(d, here, h);
+            self.kick(1 - d, here, h);
         }
         let left = self.mqtt[d].buf.len();
         if left > 0 && matches!(self.kind, Kind::Mqtt | Kind::WebSocket) {
@@ -942,6 +1032,13 @@ fn connect_level(raw: &[u8]) -> Option<ProtocolVersion> {
     }
 }
 
+/// Packets whose bytes mean the same under 3.1.1 and 5.0: PINGREQ,
+/// PINGRESP, an empty DISCONNECT, and acknowledgements with only a Packet
+/// Identifier.
+fn version_neutral(raw: &[u8]) -> bool {
+    matches!((raw[0] >> 4, raw.len()), (12..=14, 2) | (4..=7, 4))
+}
+
 /// Remaining Length value of a packet whose header is complete.
 fn remaining(b: &[u8]) -> usize {
     let mut len = 0usize;
@@ -985,7 +1082,10 @@ mod tests {
         assert!(matches!(frame_len(&[0x30]), Frame::Incomplete));
         assert!(matches!(frame_len(&[0x30, 0x80]), Frame::Incomplete));
         assert!(matches!(frame_len(&[0x30, 0x80, 0x01]), Frame::Len(131)));
-        assert!(matches!(frame_len(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF]), Frame::Bad));
+        assert!(matches!(
+            frame_len(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF]),
+            Frame::Bad
+        ));
     }
 
     #[test]

@@ -65,7 +65,11 @@ struct Ids {
     echo_subscribe: &'static str,
 }
 
-fn find(findings: &mut Vec<Finding>, statement: &'static str, message: impl Into<Cow<'static, str>>) {
+fn find(
+    findings: &mut Vec<Finding>,
+    statement: &'static str,
+    message: impl Into<Cow<'static, str>>,
+) {
     findings.push(Finding {
         statement,
         message: message.into(),
@@ -151,7 +155,14 @@ impl Conversation {
                         );
                     }
                     if map.len() < MAX_TRACKED || map.contains_key(&id) {
-                        map.insert(id, if qos == 1 { Stage::Qos1 } else { Stage::Qos2Published });
+                        map.insert(
+                            id,
+                            if qos == 1 {
+                                Stage::Qos1
+                            } else {
+                                Stage::Qos2Published
+                            },
+                        );
                     }
                 }
                 if version == ProtocolVersion::V5 {
@@ -175,9 +186,16 @@ impl Conversation {
                     }
                 }
             }
-            Packet::PubAck(a) => {
-                self.ack(o, a.packet_id, &[Stage::Qos1], None, other_complete, "PUBACK", ids.echo_publish, findings)
-            }
+            Packet::PubAck(a) => self.ack(
+                o,
+                a.packet_id,
+                &[Stage::Qos1],
+                None,
+                other_complete,
+                "PUBACK",
+                ids.echo_publish,
+                findings,
+            ),
             Packet::PubRec(a) => self.ack(
                 o,
                 a.packet_id,
@@ -215,18 +233,28 @@ impl Conversation {
                 ids.echo_publish,
                 findings,
             ),
-            Packet::Subscribe(s) => {
-                if self.requests.len() < MAX_TRACKED {
-                    self.requests.insert(s.packet_id, true);
-                }
+            Packet::Subscribe(s) if self.requests.len() < MAX_TRACKED => {
+                self.requests.insert(s.packet_id, true);
             }
-            Packet::Unsubscribe(u) => {
-                if self.requests.len() < MAX_TRACKED {
-                    self.requests.insert(u.packet_id, false);
-                }
+            Packet::Unsubscribe(u) if self.requests.len() < MAX_TRACKED => {
+                self.requests.insert(u.packet_id, false);
             }
-            Packet::SubAck(a) => self.req_ack(a.packet_id, true, other_complete, "SUBACK", ids.echo_subscribe, findings),
-            Packet::UnsubAck(a) => self.req_ack(a.packet_id, false, other_complete, "UNSUBACK", ids.echo_subscribe, findings),
+            Packet::SubAck(a) => self.req_ack(
+                a.packet_id,
+                true,
+                other_complete,
+                "SUBACK",
+                ids.echo_subscribe,
+                findings,
+            ),
+            Packet::UnsubAck(a) => self.req_ack(
+                a.packet_id,
+                false,
+                other_complete,
+                "UNSUBACK",
+                ids.echo_subscribe,
+                findings,
+            ),
             _ => {}
         }
     }

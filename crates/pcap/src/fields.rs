@@ -416,13 +416,20 @@ mod tests {
         let f = flat(&[0x20, 0x02, 0x01, 0x05], ProtocolVersion::V3_1_1);
         assert_eq!(get(&f, "conack.val"), ["5"]);
         assert_eq!(get(&f, "conack.flags.sp"), ["1"]);
-        let f = flat(&[0x90, 0x04, 0x00, 0x07, 0x01, 0x80], ProtocolVersion::V3_1_1);
+        let f = flat(
+            &[0x90, 0x04, 0x00, 0x07, 0x01, 0x80],
+            ProtocolVersion::V3_1_1,
+        );
         assert_eq!(get(&f, "suback.qos"), ["1", "128"]);
     }
 
     #[test]
     fn truncated_input_stops_quietly() {
-        for raw in [&[0x30u8][..], &[0x30, 0x05, 0x00], &[0x10, 0x7F, 0x00, 0x04]] {
+        for raw in [
+            &[0x30u8][..],
+            &[0x30, 0x05, 0x00],
+            &[0x10, 0x7F, 0x00, 0x04],
+        ] {
             let f = flat(raw, ProtocolVersion::V5);
             assert!(f.len() <= 6);
         }

@@ -198,7 +198,11 @@ impl FieldSink for JsonFields<'_> {
         match self.payload {
             Payload::None if name == "msg" || name == "willmsg" => {}
             Payload::Utf8 if name == "msg" || name == "willmsg" => {
-                self.key(if name == "msg" { "msg_text" } else { "willmsg_text" });
+                self.key(if name == "msg" {
+                    "msg_text"
+                } else {
+                    "willmsg_text"
+                });
                 json_str(self.out, v);
             }
             _ => {
@@ -282,7 +286,12 @@ pub fn json_packet(out: &mut Vec<u8>, p: &PacketEvent<'_>, payload: Payload) {
 }
 
 fn json_notice(out: &mut Vec<u8>, n: &Notice) {
-    let _ = write!(out, "{{\"frame\":{},\"notice\":\"{}\"", n.frame, n.kind.as_str());
+    let _ = write!(
+        out,
+        "{{\"frame\":{},\"notice\":\"{}\"",
+        n.frame,
+        n.kind.as_str()
+    );
     if let Some((s, d)) = n.flow {
         let _ = write!(out, ",\"src\":\"{s}\",\"dst\":\"{d}\"");
     }

@@ -191,7 +191,9 @@ impl Reassembler {
             let old = &d[(os - s) as usize..(oe - s) as usize];
             let new = &payload[(os - start) as usize..(oe - start) as usize];
             if let Some(k) = old.iter().zip(new).position(|(a, b)| a != b) {
-                notes(TcpNote::DifferingRetransmission { offset: os + k as u64 });
+                notes(TcpNote::DifferingRetransmission {
+                    offset: os + k as u64,
+                });
             }
             let mut next = Vec::with_capacity(pieces.len() + 1);
             for (ps, pe) in pieces {

@@ -341,7 +341,9 @@ mod tests {
             let mut got = Vec::new();
             let mut notes = Vec::new();
             for piece in wire.chunks(step) {
-                ws.feed(piece, &mut |d| got.extend_from_slice(d), &mut |n| notes.push(n));
+                ws.feed(piece, &mut |d| got.extend_from_slice(d), &mut |n| {
+                    notes.push(n)
+                });
             }
             assert_eq!(got, expected, "step {step}");
             assert!(notes.is_empty());

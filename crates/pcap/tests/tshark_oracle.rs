@@ -209,7 +209,10 @@ fn known_errors() -> BTreeMap<(String, u64), String> {
             continue;
         }
         let cols: Vec<&str> = line.split('\t').collect();
-        assert!(cols.len() >= 3, "bad line in tshark-known-errors.tsv: {line}");
+        assert!(
+            cols.len() >= 3,
+            "bad line in tshark-known-errors.tsv: {line}"
+        );
         let frame: u64 = cols[1].parse().expect("frame number");
         assert!(
             REASONS.contains(&cols[2]),

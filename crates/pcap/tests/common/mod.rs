@@ -62,11 +62,7 @@ impl Handler for Collect {
         self.packets.push(Pkt {
             frame: p.frame,
             fields: f.0,
-            findings: p
-                .findings
-                .iter()
-                .map(|f| f.statement.to_string())
-                .collect(),
+            findings: p.findings.iter().map(|f| f.statement.to_string()).collect(),
         });
     }
     fn notice(&mut self, n: &Notice) {
