@@ -128,6 +128,7 @@ pub fn run(args: Args) -> ExitCode {
         only_violations: args.violations,
         packets: !args.stats,
         notices: !args.stats,
+        stats: args.stats,
     };
     let stdout = std::io::stdout();
     let mut writer = Writer::new(
@@ -165,7 +166,7 @@ pub fn run(args: Args) -> ExitCode {
             analyze(input, &config, &mut writer);
         }
     }
-    let found = writer.stats.violations.values().sum::<u64>() > 0;
+    let found = writer.findings > 0;
     let stats = if args.stats {
         Some(match args.format {
             Format::Text => writer.stats.to_text(),

@@ -40,6 +40,8 @@ pub struct Options {
     pub packets: bool,
     /// Print notices.
     pub notices: bool,
+    /// Gather statistics.
+    pub stats: bool,
 }
 
 /// A [`Handler`] that writes packets and notices, and gathers statistics.
@@ -52,6 +54,9 @@ pub struct Writer<W: Write> {
     pub stats: Stats,
     /// The first write error (writing stops there).
     pub error: Option<io::Error>,
+    /// Findings seen (packets and conversation notices).
+    pub findings: u64,
+    addrs: AddrCache,
 }
 
 impl<W: Write> Writer<W> {
@@ -63,6 +68,8 @@ impl<W: Write> Writer<W> {
             line: Vec::with_capacity(512),
             stats: Stats::default(),
             error: None,
+            findings: 0,
+            addrs: AddrCache::default(),
         }
     }
 
@@ -87,7 +94,10 @@ impl<W: Write> Writer<W> {
 
 impl<W: Write> Handler for Writer<W> {
     fn packet(&mut self, p: &PacketEvent<'_>) {
-        self.stats.packet(p);
+        self.findings += p.findings.len() as u64;
+        if self.opts.stats {
+            self.stats.packet(p);
+        }
         if !self.opts.packets || self.error.is_some() {
             return;
         }
@@ -96,14 +106,19 @@ impl<W: Write> Handler for Writer<W> {
         }
         self.line.clear();
         match self.opts.format {
-            Format::Json => json_packet(&mut self.line, p, self.opts.payload),
+            Format::Json => {
+                json_packet_cached(&mut self.line, p, self.opts.payload, &mut self.addrs)
+            }
             Format::Text => text_packet(&mut self.line, p, self.opts.payload),
         }
         self.write_line();
     }
 
     fn notice(&mut self, n: &Notice) {
-        self.stats.notice(n);
+        self.findings += u64::from(n.statement.is_some());
+        if self.opts.stats {
+            self.stats.notice(n);
+        }
         if !self.opts.notices || self.error.is_some() {
             return;
         }
@@ -118,6 +133,16 @@ impl<W: Write> Handler for Writer<W> {
 
 /// Writes `s` as a JSON string (quotes included).
 pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
+    // Fast path: printable ASCII without quotes or backslashes.
+    if s.iter()
+        .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
+    {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return;
+    }
     out.push(b'"');
     let text = String::from_utf8_lossy(s);
     let b = text.as_bytes();
@@ -145,6 +170,66 @@ pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// Appends the decimal digits of `v`.
+pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends a timestamp as seconds with nine decimals.
+fn push_ts(out: &mut Vec<u8>, ts: crate::Timestamp) {
+    if ts.secs < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, ts.secs.unsigned_abs());
+    out.push(b'.');
+    let mut frac = [b'0'; 9];
+    let mut n = ts.nanos;
+    for d in frac.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&frac);
+}
+
+/// Formatted socket addresses of the last packets (consecutive packets
+/// mostly belong to one flow).
+#[derive(Debug, Default)]
+struct AddrCache {
+    entries: [(Option<std::net::SocketAddr>, Vec<u8>); 2],
+    next: usize,
+}
+
+impl AddrCache {
+    fn push(&mut self, out: &mut Vec<u8>, a: std::net::SocketAddr) {
+        for (k, t) in &self.entries {
+            if *k == Some(a) {
+                out.extend_from_slice(t);
+                return;
+            }
+        }
+        let slot = &mut self.entries[self.next];
+        self.next = 1 - self.next;
+        slot.0 = Some(a);
+        slot.1.clear();
+        let _ = write!(slot.1, "{a}");
+        out.extend_from_slice(&slot.1);
+    }
+}
+
 fn hex_colon(out: &mut Vec<u8>, v: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in v.iter().enumerate() {
@@ -156,21 +241,39 @@ fn hex_colon(out: &mut Vec<u8>, v: &[u8]) {
     }
 }
 
+/// Nesting depth of the JSON written for one packet (object, group, item).
+const DEPTH: usize = 4;
+
 struct JsonFields<'o> {
     out: &'o mut Vec<u8>,
     /// One entry per open object/array: true while nothing was written in it.
-    first: Vec<bool>,
+    first: [bool; DEPTH],
+    depth: usize,
     payload: Payload,
 }
 
 impl JsonFields<'_> {
-    fn sep(&mut self) {
-        if let Some(f) = self.first.last_mut() {
-            if !*f {
-                self.out.push(b',');
-            }
-            *f = false;
+    fn new(out: &mut Vec<u8>, payload: Payload) -> JsonFields<'_> {
+        JsonFields {
+            out,
+            first: [true; DEPTH],
+            depth: 0,
+            payload,
         }
+    }
+    fn sep(&mut self) {
+        let f = &mut self.first[self.depth.min(DEPTH - 1)];
+        if !*f {
+            self.out.push(b',');
+        }
+        *f = false;
+    }
+    fn open(&mut self) {
+        self.depth += 1;
+        self.first[self.depth.min(DEPTH - 1)] = true;
+    }
+    fn close(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
     }
     fn key(&mut self, name: &str) {
         self.sep();
@@ -183,7 +286,7 @@ impl JsonFields<'_> {
 impl FieldSink for JsonFields<'_> {
     fn uint(&mut self, name: &'static str, v: u64) {
         self.key(name);
-        let _ = write!(self.out, "{v}");
+        push_u64(self.out, v);
     }
     fn boolean(&mut self, name: &'static str, v: bool) {
         self.key(name);
@@ -216,20 +319,20 @@ impl FieldSink for JsonFields<'_> {
     fn begin_group(&mut self, name: &'static str) {
         self.key(name);
         self.out.push(b'[');
-        self.first.push(true);
+        self.open();
     }
     fn begin_item(&mut self) {
         self.sep();
         self.out.push(b'{');
-        self.first.push(true);
+        self.open();
     }
     fn end_item(&mut self) {
         self.out.push(b'}');
-        self.first.pop();
+        self.close();
     }
     fn end_group(&mut self) {
         self.out.push(b']');
-        self.first.pop();
+        self.close();
     }
 }
 
@@ -247,28 +350,36 @@ fn level(p: &PacketEvent<'_>) -> u8 {
 
 /// One packet as a JSON line.
 pub fn json_packet(out: &mut Vec<u8>, p: &PacketEvent<'_>, payload: Payload) {
-    let _ = write!(
-        out,
-        "{{\"frame\":{},\"ts\":{},\"src\":\"{}\",\"dst\":\"{}\",\"version\":{}",
-        p.frame,
-        p.ts,
-        p.src,
-        p.dst,
-        level(p)
-    );
+    json_packet_cached(out, p, payload, &mut AddrCache::default());
+}
+
+fn json_packet_cached(
+    out: &mut Vec<u8>,
+    p: &PacketEvent<'_>,
+    payload: Payload,
+    addrs: &mut AddrCache,
+) {
+    out.extend_from_slice(b"{\"frame\":");
+    push_u64(out, p.frame);
+    out.extend_from_slice(b",\"ts\":");
+    push_ts(out, p.ts);
+    out.extend_from_slice(b",\"src\":\"");
+    addrs.push(out, p.src);
+    out.extend_from_slice(b"\",\"dst\":\"");
+    addrs.push(out, p.dst);
+    out.extend_from_slice(b"\",\"version\":");
+    push_u64(out, u64::from(level(p)));
     if p.version_inferred {
         out.extend_from_slice(b",\"version_inferred\":true");
     }
     if p.carrier == Carrier::WebSocket {
         out.extend_from_slice(b",\"carrier\":\"websocket\"");
     }
-    let _ = write!(out, ",\"type\":\"{}\",\"mqtt\":{{", type_name(p));
+    out.extend_from_slice(b",\"type\":\"");
+    out.extend_from_slice(type_name(p).as_bytes());
+    out.extend_from_slice(b"\",\"mqtt\":{");
     {
-        let mut f = JsonFields {
-            out,
-            first: vec![true],
-            payload,
-        };
+        let mut f = JsonFields::new(out, payload);
         dissect(p.raw, p.version, payload != Payload::None, &mut f);
     }
     out.extend_from_slice(b"},\"violations\":[");
