@@ -225,6 +225,41 @@ fn known_errors() -> BTreeMap<(String, u64), String> {
     out
 }
 
+/// True when tshark attaches an expert warning or error to an MQTT field
+/// of `frame` (or calls it malformed).
+fn tshark_flags(capture: &str, frame: u64) -> bool {
+    let out = Command::new("tshark")
+        .arg("-n")
+        .arg("-r")
+        .arg(captures_dir().join(capture))
+        .args(["-Y", &format!("frame.number=={frame}")])
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "_ws.malformed",
+            "-e",
+            "_ws.expert.severity",
+            "-e",
+            "mqtt.msgtype",
+        ])
+        .output()
+        .expect("run tshark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cols: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
+    assert_eq!(cols.len(), 3, "tshark printed {text:?}");
+    assert!(
+        !cols[2].is_empty(),
+        "tshark decodes no MQTT in {capture} frame {frame}"
+    );
+    // Severity: 4194304 = warning, 8388608 = error (chat/note are lower).
+    let severe = cols[1]
+        .split(',')
+        .filter_map(|s| s.parse::<u64>().ok())
+        .any(|s| s >= 4_194_304);
+    !cols[0].is_empty() || severe
+}
+
 #[test]
 fn every_capture_agrees_with_tshark_except_known_tshark_errors() {
     if !tshark_available() {
@@ -236,6 +271,11 @@ fn every_capture_agrees_with_tshark_except_known_tshark_errors() {
         return;
     }
     let known = known_errors();
+    // The flag check can see a flag: tshark calls this CONNECT malformed.
+    assert!(tshark_flags(
+        "suricata-verify/mqtt5-excessiveproplen__input.pcap",
+        4
+    ));
     let list = captures();
     assert!(list.len() >= 40, "captures missing from corpus/captures");
     let mut problems = Vec::new();
@@ -251,6 +291,34 @@ fn every_capture_agrees_with_tshark_except_known_tshark_errors() {
             } else {
                 problems.push(format!("{capture} frame {frame}: {what}"));
             }
+        }
+    }
+    // QoS 3 and bad SUBSCRIBE flags: the fields agree, the error is that
+    // tshark does not flag the packet. Check that it does not, and that we do.
+    for ((capture, frame), reason) in &known {
+        if reason != "qos3" && reason != "subscribe-flags" {
+            continue;
+        }
+        seen_known.insert((capture.clone(), *frame));
+        let expected = if reason == "qos3" {
+            "MQTT-3.3.1-4"
+        } else {
+            "MQTT-3.8.1-1"
+        };
+        let ours = run(capture);
+        let flagged = ours
+            .packets
+            .iter()
+            .any(|p| p.frame == *frame && p.findings.iter().any(|f| f == expected));
+        if !flagged {
+            problems.push(format!(
+                "{capture} frame {frame}: mqttkit does not report {expected}"
+            ));
+        }
+        if tshark_flags(capture, *frame) {
+            problems.push(format!(
+                "{capture} frame {frame}: listed as '{reason}' but tshark flags the frame"
+            ));
         }
     }
     for key in known.keys() {

@@ -196,9 +196,88 @@ fn measure(program: &str, args: &[&str]) -> Measured {
     Measured { secs, rss_kib, ok }
 }
 
+/// Small captures showing tshark's known shortcomings, for the oracle
+/// test's corpus (corpus/captures/synthetic).
+fn corpus(dir: &Path) {
+    use mqttkit_pcap::synth::flags;
+    std::fs::create_dir_all(dir).expect("create dir");
+    let v = ProtocolVersion::V3_1_1;
+    let connect = {
+        let mut b = Vec::new();
+        Packet::Connect(Connect::new(v, "synthetic")).encode(v, &mut b).unwrap();
+        b
+    };
+    let connack = vec![0x20, 0x02, 0x00, 0x00];
+    let publish = |topic: &str, len: usize, qos: QoS, id: Option<u16>| {
+        let payload = vec![b'p'; len];
+        let mut p = Publish::new(topic, &payload);
+        p.qos = qos;
+        p.packet_id = id;
+        let mut b = Vec::new();
+        Packet::Publish(p).encode(v, &mut b).unwrap();
+        b
+    };
+    let client = SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 2), 51000);
+    let open = |port: u16, w: &mut PcapWriter<BufWriter<File>>| {
+        let server = SocketAddrV4::new(Ipv4Addr::new(192, 168, 7, 1), port);
+        let mut c = Conn::new(client, server, 10_000, 20_000);
+        c.handshake(w, 1_700_000_000_000_000).unwrap();
+        c.send(w, 1_700_000_000_000_100, true, &connect).unwrap();
+        c.send(w, 1_700_000_000_000_200, false, &connack).unwrap();
+        c
+    };
+    let create = |name: &str| {
+        let f = File::create(dir.join(name)).expect("create");
+        PcapWriter::new(BufWriter::new(f)).unwrap()
+    };
+    // 1. A Remaining Length split across two segments, then more packets.
+    {
+        let mut w = create("split-remaining-length.pcap");
+        let mut c = open(1883, &mut w);
+        let big = publish("split/rl", 300, QoS::AtMostOnce, None);
+        let small = publish("after/split", 5, QoS::AtMostOnce, None);
+        c.send(&mut w, 1_700_000_000_001_000, true, &big[..2]).unwrap();
+        let mut rest = big[2..].to_vec();
+        rest.extend_from_slice(&small);
+        c.send(&mut w, 1_700_000_000_001_100, true, &rest).unwrap();
+        c.send(&mut w, 1_700_000_000_001_200, true, &small).unwrap();
+        w.finish().unwrap();
+    }
+    // 2. Out-of-order segments (no retransmission, no loss).
+    {
+        let mut w = create("out-of-order.pcap");
+        let c = open(1883, &mut w);
+        let a = publish("ooo/first", 20, QoS::AtMostOnce, None);
+        let b = publish("ooo/second", 20, QoS::AtMostOnce, None);
+        let (ca, sa, seq, ack) = (c.client.addr, c.server.addr, c.client.seq, c.server.seq);
+        w.tcp(1_700_000_000_002_000, ca, sa, seq + a.len() as u32, ack, flags::ACK | flags::PSH, &b).unwrap();
+        w.tcp(1_700_000_000_002_100, ca, sa, seq, ack, flags::ACK | flags::PSH, &a).unwrap();
+        w.finish().unwrap();
+    }
+    // 3. A session on a port that is not 1883.
+    {
+        let mut w = create("other-port.pcap");
+        let mut c = open(1884, &mut w);
+        c.send(&mut w, 1_700_000_000_003_000, true, &publish("port/1884", 3, QoS::AtMostOnce, None)).unwrap();
+        w.finish().unwrap();
+    }
+    // 4. PUBLISH with QoS 3 and SUBSCRIBE with reserved flags 0000.
+    {
+        let mut w = create("qos3-and-subscribe-flags.pcap");
+        let mut c = open(1883, &mut w);
+        let mut q3 = publish("qos/three", 4, QoS::AtLeastOnce, Some(1));
+        q3[0] |= 0x06;
+        c.send(&mut w, 1_700_000_000_004_000, true, &q3).unwrap();
+        let sub = [0x80, 0x06, 0x00, 0x02, 0x00, 0x01, b's', 0x00];
+        c.send(&mut w, 1_700_000_000_004_100, true, &sub).unwrap();
+        w.finish().unwrap();
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
+        Some("corpus") if args.len() == 3 => corpus(Path::new(&args[2])),
         Some("gen") if args.len() == 4 => {
             let n: u64 = args[2].parse().expect("packet count");
             let (records, n) = generate(n, Path::new(&args[3]));

@@ -16,7 +16,7 @@ pub fn captures_dir() -> PathBuf {
 /// Every capture file, sorted, as paths relative to corpus/captures.
 pub fn captures() -> Vec<String> {
     let mut out = Vec::new();
-    for sub in ["mosquitto", "suricata-verify"] {
+    for sub in ["mosquitto", "suricata-verify", "synthetic"] {
         let dir = captures_dir().join(sub);
         let Ok(rd) = std::fs::read_dir(&dir) else {
             continue;
