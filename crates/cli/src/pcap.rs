@@ -1,7 +1,7 @@
 //! `mqttkit pcap`: MQTT packets, violations and statistics from a capture.
 
 use std::fs::File;
-use std::io::{BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -146,7 +146,8 @@ pub fn run(args: Args) -> ExitCode {
             }
         };
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let input = BufReader::with_capacity(1 << 16, file);
+        // The capture reader buffers itself (1 MiB reads).
+        let input = file;
         if size >= PROGRESS_FROM && std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new(size);
             bar.set_style(

@@ -5,10 +5,35 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use mqttkit_codec::{Packet, ProtocolVersion, Role};
 
 use crate::Finding;
+
+/// A multiply-rotate hasher for Packet Identifiers: the maps hold at most
+/// 65,536 keys each, so a keyed hash buys nothing here.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdMap<V> = HashMap<u16, V, BuildHasherDefault<IdHasher>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
@@ -32,9 +57,9 @@ pub(crate) struct Conversation {
     packets: [u64; 2],
     connects: u32,
     /// PUBLISH flows started by the sender of each direction.
-    inflight: [HashMap<u16, Stage>; 2],
+    inflight: [IdMap<Stage>; 2],
     /// SUBSCRIBE / UNSUBSCRIBE identifiers waiting for their ack (client).
-    requests: HashMap<u16, bool>,
+    requests: IdMap<bool>,
     /// Topic Alias Maximum each side declared (index: direction of the
     /// packet that declared it); `None` until seen.
     alias_max: [Option<u16>; 2],
@@ -86,8 +111,8 @@ impl Conversation {
             lost: [false, false],
             packets: [0, 0],
             connects: 0,
-            inflight: [HashMap::new(), HashMap::new()],
-            requests: HashMap::new(),
+            inflight: [IdMap::default(), IdMap::default()],
+            requests: IdMap::default(),
             alias_max: [None, None],
         }
     }

@@ -65,7 +65,7 @@ impl<W: Write> Writer<W> {
         Writer {
             out,
             opts,
-            line: Vec::with_capacity(512),
+            line: Vec::with_capacity(FLUSH_AT + 4096),
             stats: Stats::default(),
             error: None,
             findings: 0,
@@ -75,6 +75,7 @@ impl<W: Write> Writer<W> {
 
     /// Flushes and returns the inner writer.
     pub fn into_inner(mut self) -> (W, Option<io::Error>) {
+        self.flush_lines();
         if self.error.is_none() {
             if let Err(e) = self.out.flush() {
                 self.error = Some(e);
@@ -83,14 +84,25 @@ impl<W: Write> Writer<W> {
         (self.out, self.error)
     }
 
+    /// Lines collect in `line` and go out in large writes.
     fn write_line(&mut self) {
-        if self.error.is_none() {
+        if self.line.len() >= FLUSH_AT {
+            self.flush_lines();
+        }
+    }
+
+    fn flush_lines(&mut self) {
+        if self.error.is_none() && !self.line.is_empty() {
             if let Err(e) = self.out.write_all(&self.line) {
                 self.error = Some(e);
             }
         }
+        self.line.clear();
     }
 }
+
+/// Output is written in pieces of about this size.
+const FLUSH_AT: usize = 256 * 1024;
 
 impl<W: Write> Handler for Writer<W> {
     fn packet(&mut self, p: &PacketEvent<'_>) {
@@ -104,7 +116,6 @@ impl<W: Write> Handler for Writer<W> {
         if self.opts.only_violations && p.findings.is_empty() {
             return;
         }
-        self.line.clear();
         match self.opts.format {
             Format::Json => {
                 json_packet_cached(&mut self.line, p, self.opts.payload, &mut self.addrs)
@@ -122,7 +133,6 @@ impl<W: Write> Handler for Writer<W> {
         if !self.opts.notices || self.error.is_some() {
             return;
         }
-        self.line.clear();
         match self.opts.format {
             Format::Json => json_notice(&mut self.line, n),
             Format::Text => text_notice(&mut self.line, n),
@@ -170,6 +180,14 @@ pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// Two ASCII digits for every value below 100.
+const DIGITS2: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// Appends the decimal digits of `v`.
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     if v < 10 {
@@ -178,13 +196,19 @@ pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGITS2[d..d + 2]);
+    }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGITS2[d..d + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&buf[i..]);
 }
@@ -197,35 +221,43 @@ fn push_ts(out: &mut Vec<u8>, ts: crate::Timestamp) {
     push_u64(out, ts.secs.unsigned_abs());
     out.push(b'.');
     let mut frac = [b'0'; 9];
-    let mut n = ts.nanos;
-    for d in frac.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
+    let mut n = ts.nanos % 1_000_000_000;
+    frac[8] = b'0' + (n % 10) as u8;
+    n /= 10;
+    for k in (0..4).rev() {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        frac[2 * k..2 * k + 2].copy_from_slice(&DIGITS2[d..d + 2]);
     }
     out.extend_from_slice(&frac);
 }
 
-/// Formatted socket addresses of the last packets (consecutive packets
-/// mostly belong to one flow).
+/// The formatted addresses of the last flow direction seen, and of its
+/// reverse (consecutive packets mostly belong to one flow).
 #[derive(Debug, Default)]
 struct AddrCache {
-    entries: [(Option<std::net::SocketAddr>, Vec<u8>); 2],
+    pairs: [(
+        Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+        Vec<u8>,
+    ); 2],
     next: usize,
 }
 
 impl AddrCache {
-    fn push(&mut self, out: &mut Vec<u8>, a: std::net::SocketAddr) {
-        for (k, t) in &self.entries {
-            if *k == Some(a) {
-                out.extend_from_slice(t);
+    /// Appends `"src":"…","dst":"…"` (without the leading comma).
+    fn push(&mut self, out: &mut Vec<u8>, src: std::net::SocketAddr, dst: std::net::SocketAddr) {
+        let key = Some((src, dst));
+        for (k, text) in &self.pairs {
+            if *k == key {
+                out.extend_from_slice(text);
                 return;
             }
         }
-        let slot = &mut self.entries[self.next];
+        let slot = &mut self.pairs[self.next];
         self.next = 1 - self.next;
-        slot.0 = Some(a);
+        slot.0 = key;
         slot.1.clear();
-        let _ = write!(slot.1, "{a}");
+        let _ = write!(slot.1, "\"src\":\"{src}\",\"dst\":\"{dst}\"");
         out.extend_from_slice(&slot.1);
     }
 }
@@ -277,9 +309,11 @@ impl JsonFields<'_> {
     }
     fn key(&mut self, name: &str) {
         self.sep();
+        self.out.reserve(name.len() + 3);
         self.out.push(b'"');
         self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
+        self.out.push(b'"');
+        self.out.push(b':');
     }
 }
 
@@ -363,11 +397,9 @@ fn json_packet_cached(
     push_u64(out, p.frame);
     out.extend_from_slice(b",\"ts\":");
     push_ts(out, p.ts);
-    out.extend_from_slice(b",\"src\":\"");
-    addrs.push(out, p.src);
-    out.extend_from_slice(b"\",\"dst\":\"");
-    addrs.push(out, p.dst);
-    out.extend_from_slice(b"\",\"version\":");
+    out.push(b',');
+    addrs.push(out, p.src, p.dst);
+    out.extend_from_slice(b",\"version\":");
     push_u64(out, u64::from(level(p)));
     if p.version_inferred {
         out.extend_from_slice(b",\"version_inferred\":true");
@@ -503,4 +535,34 @@ fn text_notice(out: &mut Vec<u8>, n: &Notice) {
         let _ = write!(out, " {st}");
     }
     let _ = writeln!(out, ": {}", n.message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_and_timestamps_format_like_display() {
+        for v in [0u64, 7, 9, 10, 99, 100, 101, 65535, 1_000_000, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+        for (secs, nanos) in [(0, 0), (1_700_000_000, 5), (12, 999_999_999), (-3, 120)] {
+            let ts = crate::Timestamp { secs, nanos };
+            let mut out = Vec::new();
+            push_ts(&mut out, ts);
+            assert_eq!(String::from_utf8(out).unwrap(), ts.to_string());
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = Vec::new();
+        json_str(&mut out, b"a\"b\\c\n\x01\xff");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"b\\\\c\\n\\u0001\u{fffd}\""
+        );
+    }
 }

@@ -73,15 +73,27 @@ impl Stats {
                 self.client_ids.insert(key, c.client_id.to_string());
             }
         }
-        let client = match self.client_ids.get(&key) {
-            Some(id) => id.clone(),
-            None => match p.from {
-                Some(mqttkit_codec::Role::Server) => p.dst.to_string(),
-                _ => p.src.to_string(),
+        let counted = match self.client_ids.get(&key) {
+            Some(id) => match self.by_client.get_mut(id) {
+                Some(n) => {
+                    *n += 1;
+                    true
+                }
+                None => false,
             },
+            None => false,
         };
-        if self.by_client.len() < MAX_TOPICS || self.by_client.contains_key(&client) {
-            *self.by_client.entry(client).or_default() += 1;
+        if !counted {
+            let client = match self.client_ids.get(&key) {
+                Some(id) => id.clone(),
+                None => match p.from {
+                    Some(mqttkit_codec::Role::Server) => p.dst.to_string(),
+                    _ => p.src.to_string(),
+                },
+            };
+            if self.by_client.len() < MAX_TOPICS || self.by_client.contains_key(&client) {
+                *self.by_client.entry(client).or_default() += 1;
+            }
         }
         if let Some(Packet::Publish(pb)) = p.packet {
             self.by_qos[((p.raw[0] >> 1) & 3) as usize] += 1;
