@@ -232,14 +232,13 @@ fn push_ts(out: &mut Vec<u8>, ts: crate::Timestamp) {
     out.extend_from_slice(&frac);
 }
 
+type AddrPair = (std::net::SocketAddr, std::net::SocketAddr);
+
 /// The formatted addresses of the last flow direction seen, and of its
 /// reverse (consecutive packets mostly belong to one flow).
 #[derive(Debug, Default)]
 struct AddrCache {
-    pairs: [(
-        Option<(std::net::SocketAddr, std::net::SocketAddr)>,
-        Vec<u8>,
-    ); 2],
+    pairs: [(Option<AddrPair>, Vec<u8>); 2],
     next: usize,
 }
 
