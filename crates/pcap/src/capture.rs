@@ -250,6 +250,109 @@ mod tests {
         );
     }
 
+    fn collect(bytes: &[u8]) -> (Vec<(u64, Timestamp, i32, Vec<u8>)>, Vec<CaptureError>) {
+        let mut recs = Vec::new();
+        let mut errs = Vec::new();
+        read_records(bytes, &mut |r| match r {
+            Ok(r) => recs.push((r.number, r.ts, r.linktype, r.data.to_vec())),
+            Err(e) => errs.push(e),
+        });
+        (recs, errs)
+    }
+
+    /// A pcapng block: type, total length, body (padded), total length.
+    fn block(ty: u32, body: &[u8]) -> Vec<u8> {
+        let mut b = body.to_vec();
+        while b.len() % 4 != 0 {
+            b.push(0);
+        }
+        let total = (b.len() + 12) as u32;
+        let mut out = ty.to_le_bytes().to_vec();
+        out.extend_from_slice(&total.to_le_bytes());
+        out.extend_from_slice(&b);
+        out.extend_from_slice(&total.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn pcapng_with_two_interfaces_and_nanosecond_resolution() {
+        let mut f = Vec::new();
+        // Section header: byte-order magic, version 1.0, unknown length.
+        let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        f.extend(block(0x0A0D_0D0A, &shb));
+        // Interface 0: Ethernet, default microseconds.
+        let mut idb0 = 1u16.to_le_bytes().to_vec();
+        idb0.extend_from_slice(&[0, 0]);
+        idb0.extend_from_slice(&65535u32.to_le_bytes());
+        f.extend(block(1, &idb0));
+        // Interface 1: raw IP, if_tsresol = 9 (nanoseconds), end of options.
+        let mut idb1 = 101u16.to_le_bytes().to_vec();
+        idb1.extend_from_slice(&[0, 0]);
+        idb1.extend_from_slice(&65535u32.to_le_bytes());
+        idb1.extend_from_slice(&9u16.to_le_bytes());
+        idb1.extend_from_slice(&1u16.to_le_bytes());
+        idb1.extend_from_slice(&[9, 0, 0, 0]);
+        idb1.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend(block(1, &idb1));
+        let epb = |ifc: u32, ts: u64, data: &[u8]| {
+            let mut b = ifc.to_le_bytes().to_vec();
+            b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+            b.extend_from_slice(&(ts as u32).to_le_bytes());
+            b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            b.extend_from_slice(data);
+            block(6, &b)
+        };
+        f.extend(epb(0, 1_700_000_000_000_001, b"eth"));
+        f.extend(epb(1, 1_700_000_000_123_456_789, b"raw"));
+        let (recs, errs) = collect(&f);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].0, 1);
+        assert_eq!(recs[0].2, 1);
+        assert_eq!(recs[0].1.nanos, 1000);
+        assert_eq!(recs[1].0, 2);
+        assert_eq!(recs[1].2, 101);
+        assert_eq!(
+            recs[1].1,
+            Timestamp {
+                secs: 1_700_000_000,
+                nanos: 123_456_789
+            }
+        );
+        assert_eq!(&recs[1].3[..3], b"raw");
+        // A packet naming an interface that was never described.
+        let mut bad = f.clone();
+        bad.extend(epb(5, 0, b"x"));
+        let (recs, errs) = collect(&bad);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].record, 3);
+    }
+
+    #[test]
+    fn nanosecond_pcap() {
+        let mut f = 0xa1b2_3c4du32.to_le_bytes().to_vec();
+        f.extend_from_slice(&2u16.to_le_bytes());
+        f.extend_from_slice(&4u16.to_le_bytes());
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&65535u32.to_le_bytes());
+        f.extend_from_slice(&113u32.to_le_bytes());
+        f.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        f.extend_from_slice(&987_654_321u32.to_le_bytes());
+        f.extend_from_slice(&2u32.to_le_bytes());
+        f.extend_from_slice(&2u32.to_le_bytes());
+        f.extend_from_slice(b"ab");
+        let (recs, errs) = collect(&f);
+        assert!(errs.is_empty());
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].1.nanos, 987_654_321);
+        assert_eq!(recs[0].2, 113);
+    }
+
     #[test]
     fn garbage_is_reported_not_panicked_on() {
         let mut errors = Vec::new();
