@@ -250,7 +250,9 @@ mod tests {
         );
     }
 
-    fn collect(bytes: &[u8]) -> (Vec<(u64, Timestamp, i32, Vec<u8>)>, Vec<CaptureError>) {
+    type Rec = (u64, Timestamp, i32, Vec<u8>);
+
+    fn collect(bytes: &[u8]) -> (Vec<Rec>, Vec<CaptureError>) {
         let mut recs = Vec::new();
         let mut errs = Vec::new();
         read_records(bytes, &mut |r| match r {
@@ -263,7 +265,7 @@ mod tests {
     /// A pcapng block: type, total length, body (padded), total length.
     fn block(ty: u32, body: &[u8]) -> Vec<u8> {
         let mut b = body.to_vec();
-        while b.len() % 4 != 0 {
+        while !b.len().is_multiple_of(4) {
             b.push(0);
         }
         let total = (b.len() + 12) as u32;
