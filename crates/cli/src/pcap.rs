@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use mqttkit_pcap::output::{Options, Payload, Writer};
+use mqttkit_pcap::output::{Options, Payload};
+use mqttkit_pcap::pipe::PipeWriter;
 use mqttkit_pcap::{analyze, Config, Handler, Notice, PacketEvent};
 
 /// Exit status: no packet broke a rule.
@@ -130,11 +131,8 @@ pub fn run(args: Args) -> ExitCode {
         notices: !args.stats,
         stats: args.stats,
     };
-    let stdout = std::io::stdout();
-    let mut writer = Writer::new(
-        std::io::BufWriter::with_capacity(1 << 16, stdout.lock()),
-        opts,
-    );
+    // Formatting and writing run on a second thread.
+    let mut writer = PipeWriter::new(std::io::stdout(), opts);
     if args.file.as_os_str() == "-" {
         analyze(std::io::stdin(), &config, &mut writer);
     } else {
@@ -176,14 +174,13 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         None
     };
-    let (mut out, error) = writer.into_inner();
-    let result = match error {
-        Some(e) => Err(e),
-        None => match stats {
-            Some(s) => out.write_all(s.as_bytes()).and_then(|_| out.flush()),
-            None => Ok(()),
-        },
-    };
+    let result = writer.finish().and_then(|_| match stats {
+        Some(s) => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(s.as_bytes()).and_then(|_| out.flush())
+        }
+        None => Ok(()),
+    });
     let status = if found { VIOLATIONS } else { OK };
     match result {
         Ok(()) => ExitCode::from(status),

@@ -95,15 +95,21 @@ impl<'a> R<'a> {
 /// Emits the fields of the packet in `raw` (one whole packet, fixed header
 /// included) decoded under `version`. `payload` says whether the PUBLISH
 /// payload and will message are emitted. Truncated fields are left out.
-pub fn dissect(raw: &[u8], version: ProtocolVersion, payload: bool, sink: &mut dyn FieldSink) {
-    let _ = dissect_inner(raw, version, payload, sink);
-}
-
-fn dissect_inner(
+pub fn dissect<S: FieldSink + ?Sized>(
     raw: &[u8],
     version: ProtocolVersion,
     payload: bool,
-    s: &mut dyn FieldSink,
+    sink: &mut S,
+) {
+    let _ = dissect_inner(raw, version, payload, sink);
+}
+
+#[inline]
+fn dissect_inner<S: FieldSink + ?Sized>(
+    raw: &[u8],
+    version: ProtocolVersion,
+    payload: bool,
+    s: &mut S,
 ) -> Option<()> {
     let mut h = R { b: raw, at: 0 };
     let b0 = h.u8()?;
@@ -231,7 +237,7 @@ fn dissect_inner(
     Some(())
 }
 
-fn connect(r: &mut R<'_>, payload: bool, s: &mut dyn FieldSink) -> Option<()> {
+fn connect<S: FieldSink + ?Sized>(r: &mut R<'_>, payload: bool, s: &mut S) -> Option<()> {
     let pl = r.u16()?;
     s.uint("proto_len", u64::from(pl));
     s.string("protoname", r.take(pl as usize)?);
@@ -281,7 +287,7 @@ fn connect(r: &mut R<'_>, payload: bool, s: &mut dyn FieldSink) -> Option<()> {
     Some(())
 }
 
-fn properties(r: &mut R<'_>, group: &'static str, s: &mut dyn FieldSink) -> Option<()> {
+fn properties<S: FieldSink + ?Sized>(r: &mut R<'_>, group: &'static str, s: &mut S) -> Option<()> {
     let total = r.vbi()?;
     s.uint("property_len", u64::from(total));
     let block = r.take(total as usize)?;
@@ -301,7 +307,7 @@ fn properties(r: &mut R<'_>, group: &'static str, s: &mut dyn FieldSink) -> Opti
     Some(())
 }
 
-fn property_value(p: &mut R<'_>, id: u8, s: &mut dyn FieldSink) -> Option<()> {
+fn property_value<S: FieldSink + ?Sized>(p: &mut R<'_>, id: u8, s: &mut S) -> Option<()> {
     let Some(i) = info(u32::from(id)) else {
         s.bytes("prop_unknown", p.rest());
         p.at = p.b.len();

@@ -29,6 +29,7 @@ mod conv;
 pub mod fields;
 pub mod net;
 pub mod output;
+pub mod pipe;
 pub mod stats;
 pub mod synth;
 pub mod tcp;

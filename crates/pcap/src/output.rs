@@ -116,12 +116,7 @@ impl<W: Write> Handler for Writer<W> {
         if self.opts.only_violations && p.findings.is_empty() {
             return;
         }
-        match self.opts.format {
-            Format::Json => {
-                json_packet_cached(&mut self.line, p, self.opts.payload, &mut self.addrs)
-            }
-            Format::Text => text_packet(&mut self.line, p, self.opts.payload),
-        }
+        format_packet(&mut self.line, p, &self.opts, &mut self.addrs);
         self.write_line();
     }
 
@@ -133,11 +128,29 @@ impl<W: Write> Handler for Writer<W> {
         if !self.opts.notices || self.error.is_some() {
             return;
         }
-        match self.opts.format {
-            Format::Json => json_notice(&mut self.line, n),
-            Format::Text => text_notice(&mut self.line, n),
-        }
+        format_notice(&mut self.line, n, &self.opts);
         self.write_line();
+    }
+}
+
+/// Appends one packet's line in the chosen format.
+pub(crate) fn format_packet(
+    out: &mut Vec<u8>,
+    p: &PacketEvent<'_>,
+    opts: &Options,
+    addrs: &mut AddrCache,
+) {
+    match opts.format {
+        Format::Json => json_packet_cached(out, p, opts.payload, addrs),
+        Format::Text => text_packet(out, p, opts.payload),
+    }
+}
+
+/// Appends one notice's line in the chosen format.
+pub(crate) fn format_notice(out: &mut Vec<u8>, n: &Notice, opts: &Options) {
+    match opts.format {
+        Format::Json => json_notice(out, n),
+        Format::Text => text_notice(out, n),
     }
 }
 
@@ -234,30 +247,38 @@ fn push_ts(out: &mut Vec<u8>, ts: crate::Timestamp) {
 
 type AddrPair = (std::net::SocketAddr, std::net::SocketAddr);
 
-/// The formatted addresses of the last flow direction seen, and of its
-/// reverse (consecutive packets mostly belong to one flow).
+/// Formatted `"src":…,"dst":…` text per flow direction: the last one used
+/// is checked first, then a table (cleared when it holds too many).
 #[derive(Debug, Default)]
-struct AddrCache {
-    pairs: [(Option<AddrPair>, Vec<u8>); 2],
-    next: usize,
+pub(crate) struct AddrCache {
+    last: Option<AddrPair>,
+    last_text: Vec<u8>,
+    table: std::collections::HashMap<AddrPair, Vec<u8>>,
 }
+
+/// Directions whose text is kept.
+const ADDR_CACHE: usize = 4096;
 
 impl AddrCache {
     /// Appends `"src":"…","dst":"…"` (without the leading comma).
     fn push(&mut self, out: &mut Vec<u8>, src: std::net::SocketAddr, dst: std::net::SocketAddr) {
-        let key = Some((src, dst));
-        for (k, text) in &self.pairs {
-            if *k == key {
-                out.extend_from_slice(text);
-                return;
-            }
+        let key = (src, dst);
+        if self.last == Some(key) {
+            out.extend_from_slice(&self.last_text);
+            return;
         }
-        let slot = &mut self.pairs[self.next];
-        self.next = 1 - self.next;
-        slot.0 = key;
-        slot.1.clear();
-        let _ = write!(slot.1, "\"src\":\"{src}\",\"dst\":\"{dst}\"");
-        out.extend_from_slice(&slot.1);
+        if self.table.len() >= ADDR_CACHE {
+            self.table.clear();
+        }
+        let text = self.table.entry(key).or_insert_with(|| {
+            let mut t = Vec::with_capacity(64);
+            let _ = write!(t, "\"src\":\"{src}\",\"dst\":\"{dst}\"");
+            t
+        });
+        out.extend_from_slice(text);
+        self.last = Some(key);
+        self.last_text.clear();
+        self.last_text.extend_from_slice(text);
     }
 }
 

@@ -55,3 +55,46 @@ fn json_output_per_capture() {
         insta::assert_snapshot!(format!("json__{}", name(c)), out);
     }
 }
+
+/// A Write into a shared buffer (the pipe writer's thread owns its writer).
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn threaded_writer_output_is_identical() {
+    use mqttkit_pcap::pipe::PipeWriter;
+    for c in &captures() {
+        for format in [Format::Text, Format::Json] {
+            let opts = Options {
+                format,
+                payload: Payload::Hex,
+                only_violations: false,
+                packets: true,
+                notices: true,
+                stats: false,
+            };
+            let file = std::fs::File::open(captures_dir().join(c)).unwrap();
+            let mut w = Writer::new(Vec::new(), opts);
+            analyze(file, &config_for(c), &mut w);
+            let (plain, _) = w.into_inner();
+            let shared = Shared::default();
+            let file = std::fs::File::open(captures_dir().join(c)).unwrap();
+            let mut p = PipeWriter::new(shared.clone(), opts);
+            analyze(file, &config_for(c), &mut p);
+            p.finish().unwrap();
+            let piped = shared.0.lock().unwrap().clone();
+            assert!(!plain.is_empty());
+            assert!(plain == piped, "{c} {format:?}: outputs differ");
+        }
+    }
+}
