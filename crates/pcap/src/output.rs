@@ -246,11 +246,23 @@ fn push_ts(out: &mut Vec<u8>, ts: crate::Timestamp) {
 }
 
 type AddrPair = (std::net::SocketAddr, std::net::SocketAddr);
+type PrefixKey = (
+    u64,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+    u8,
+    bool,
+    Carrier,
+);
 
 /// Formatted `"src":…,"dst":…` text per flow direction: the last one used
 /// is checked first, then a table (cleared when it holds too many).
 #[derive(Debug, Default)]
 pub(crate) struct AddrCache {
+    /// The start of the last JSON line (frame to version) and what it
+    /// was made from.
+    prefix_key: Option<PrefixKey>,
+    prefix: Vec<u8>,
     last: Option<AddrPair>,
     last_text: Vec<u8>,
     table: std::collections::HashMap<AddrPair, Vec<u8>>,
@@ -413,20 +425,36 @@ fn json_packet_cached(
     payload: Payload,
     addrs: &mut AddrCache,
 ) {
-    out.extend_from_slice(b"{\"frame\":");
-    push_u64(out, p.frame);
-    out.extend_from_slice(b",\"ts\":");
-    push_ts(out, p.ts);
-    out.push(b',');
-    addrs.push(out, p.src, p.dst);
-    out.extend_from_slice(b",\"version\":");
-    push_u64(out, u64::from(level(p)));
-    if p.version_inferred {
-        out.extend_from_slice(b",\"version_inferred\":true");
+    // Packets of one segment share everything up to the type.
+    let key = (
+        p.frame,
+        p.src,
+        p.dst,
+        level(p),
+        p.version_inferred,
+        p.carrier,
+    );
+    if addrs.prefix_key != Some(key) {
+        let mut pre = std::mem::take(&mut addrs.prefix);
+        pre.clear();
+        pre.extend_from_slice(b"{\"frame\":");
+        push_u64(&mut pre, p.frame);
+        pre.extend_from_slice(b",\"ts\":");
+        push_ts(&mut pre, p.ts);
+        pre.push(b',');
+        addrs.push(&mut pre, p.src, p.dst);
+        pre.extend_from_slice(b",\"version\":");
+        push_u64(&mut pre, u64::from(level(p)));
+        if p.version_inferred {
+            pre.extend_from_slice(b",\"version_inferred\":true");
+        }
+        if p.carrier == Carrier::WebSocket {
+            pre.extend_from_slice(b",\"carrier\":\"websocket\"");
+        }
+        addrs.prefix = pre;
+        addrs.prefix_key = Some(key);
     }
-    if p.carrier == Carrier::WebSocket {
-        out.extend_from_slice(b",\"carrier\":\"websocket\"");
-    }
+    out.extend_from_slice(&addrs.prefix);
     out.extend_from_slice(b",\"type\":\"");
     out.extend_from_slice(type_name(p).as_bytes());
     out.extend_from_slice(b"\",\"mqtt\":{");
