@@ -150,32 +150,32 @@ impl Analyzer {
             (seg.dst, seg.src)
         };
         let here = self.here;
-        if !self.flows.contains_key(&key) {
-            if self.flows.len() >= self.config.max_flows {
-                if !self.flows_capped {
-                    self.flows_capped = true;
-                    h.notice(&Notice {
-                        frame: here.frame,
-                        kind: NoticeKind::Cap,
-                        flow: Some((seg.src, seg.dst)),
-                        statement: None,
-                        message: format!(
-                            "more than {} flows at once: new flows are ignored",
-                            self.config.max_flows
-                        ),
-                    });
+        let count = self.flows.len();
+        let flow = match self.flows.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if count >= self.config.max_flows {
+                    if !self.flows_capped {
+                        self.flows_capped = true;
+                        h.notice(&Notice {
+                            frame: here.frame,
+                            kind: NoticeKind::Cap,
+                            flow: Some((seg.src, seg.dst)),
+                            statement: None,
+                            message: format!(
+                                "more than {} flows at once: new flows are ignored",
+                                self.config.max_flows
+                            ),
+                        });
+                    }
+                    return;
                 }
-                return;
+                if seg.payload.is_empty() && !seg.syn {
+                    // Nothing to learn from a bare ACK of an unknown flow.
+                    return;
+                }
+                v.insert(Flow::new(seg, &self.config, here, h))
             }
-            if seg.payload.is_empty() && !seg.syn {
-                // Nothing to learn from a bare ACK of an unknown flow.
-                return;
-            }
-            let flow = Flow::new(seg, &self.config, here, h);
-            self.flows.insert(key, flow);
-        }
-        let Some(flow) = self.flows.get_mut(&key) else {
-            return;
         };
         let d = if flow.up.addrs[0] == seg.src { 0 } else { 1 };
         if seg.syn && !seg.ack && flow.up.client.is_none() {

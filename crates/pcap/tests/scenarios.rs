@@ -606,3 +606,21 @@ fn random_corruption_never_panics() {
         assert!(got.packets.len() <= 200);
     }
 }
+
+#[test]
+fn flow_table_is_capped() {
+    let v = ProtocolVersion::V3_1_1;
+    let config = Config {
+        max_flows: 2,
+        ..Config::default()
+    };
+    let c = run_with(&config, |w| {
+        for port in [50001u16, 50002, 50003] {
+            let mut c = Conn::new(addr(1, port), addr(2, 1883), 100, 200);
+            open(w, &mut c, v);
+        }
+    });
+    // Two sessions decoded (CONNECT + CONNACK each), the third ignored.
+    assert_eq!(c.packets.len(), 4);
+    assert_eq!(c.notices_of(NoticeKind::Cap).len(), 1);
+}
