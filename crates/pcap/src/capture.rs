@@ -89,50 +89,135 @@ pub fn read_records<R: Read + Send>(
     let mut number = 0u64;
     let mut legacy_linktype = Linktype::ETHERNET.0;
     let mut legacy_resolution = 1_000_000u64;
+    let mut snaplen = 0u32;
+    let mut last_secs: Option<u32> = None;
     let mut interfaces: Vec<Interface> = Vec::new();
     let mut last_incomplete = None;
+    // Set while looking for the next readable record after a corrupt one:
+    // the offset where the corruption started.
+    let mut lost_at: Option<u64> = None;
+    let mut legacy: Option<bool> = None; // Some(big endian) for classic pcap
     loop {
         let at = reader.consumed() as u64;
-        match reader.next() {
+        if let (Some(_), Some(be)) = (lost_at, legacy) {
+            // Resynchronising a classic pcap: a record header is accepted
+            // only when the one after it (or the end of the file) is where
+            // its length says.
+            let limits = Limits {
+                snaplen,
+                resolution: legacy_resolution,
+                last_secs,
+                be,
+            };
+            match limits.candidate(reader.data(), reader.reader_exhausted()) {
+                Candidate::Yes => {}
+                Candidate::No => {
+                    if reader.data().is_empty() {
+                        on_error!(CaptureError {
+                            record: number + 1,
+                            offset: at,
+                            message: format!(
+                                "no further record after the corruption at offset {}",
+                                lost_at.unwrap_or(at)
+                            ),
+                        });
+                        break;
+                    }
+                    reader.consume(1);
+                    continue;
+                }
+                Candidate::NeedMore => {
+                    let before = reader.data().len();
+                    let _ = reader.refill();
+                    if reader.data().len() <= before && before > 0 {
+                        // No more data to be had: not a record start.
+                        reader.consume(1);
+                    }
+                    continue;
+                }
+            }
+        }
+        let action = match reader.next() {
             Ok((len, block)) => {
                 last_incomplete = None;
                 match block {
                     PcapBlockOwned::LegacyHeader(h) => {
+                        legacy = Some(h.is_bigendian());
                         legacy_linktype = h.network.0;
+                        snaplen = h.snaplen;
                         legacy_resolution = if h.is_nanosecond_precision() {
                             1_000_000_000
                         } else {
                             1_000_000
                         };
+                        Action::Consume(len)
                     }
                     PcapBlockOwned::Legacy(b) => {
-                        number += 1;
-                        let nanos = if legacy_resolution == 1_000_000 {
-                            u64::from(b.ts_usec) * 1000
+                        // A record header that cannot be right: corruption.
+                        // While resynchronising, also insist on a time near
+                        // the last good record's.
+                        let plausible = b.caplen <= b.origlen
+                            && b.caplen <= snaplen.max(262_144)
+                            && u64::from(b.ts_usec) < legacy_resolution
+                            && (lost_at.is_none()
+                                || last_secs.is_none_or(|l| b.ts_sec.abs_diff(l) <= 86_400));
+                        if !plausible {
+                            Action::Corrupt("implausible record header".into())
                         } else {
-                            u64::from(b.ts_usec)
-                        };
-                        let ts = Timestamp {
-                            secs: i64::from(b.ts_sec) + (nanos / 1_000_000_000) as i64,
-                            nanos: (nanos % 1_000_000_000) as u32,
-                        };
-                        on_record!(&Record {
-                            number,
-                            ts,
-                            linktype: legacy_linktype,
-                            data: b.data,
-                        });
+                            number += 1;
+                            last_secs = Some(b.ts_sec);
+                            let nanos = if legacy_resolution == 1_000_000 {
+                                u64::from(b.ts_usec) * 1000
+                            } else {
+                                u64::from(b.ts_usec)
+                            };
+                            let ts = Timestamp {
+                                secs: i64::from(b.ts_sec) + (nanos / 1_000_000_000) as i64,
+                                nanos: (nanos % 1_000_000_000) as u32,
+                            };
+                            if let Some(from) = lost_at.take() {
+                                on_error!(CaptureError {
+                                    record: number,
+                                    offset: at,
+                                    message: format!(
+                                        "reading resumes here after skipping {} corrupt bytes",
+                                        at - from
+                                    ),
+                                });
+                            }
+                            on_record!(&Record {
+                                number,
+                                ts,
+                                linktype: legacy_linktype,
+                                data: b.data,
+                            });
+                            Action::Consume(len)
+                        }
                     }
-                    PcapBlockOwned::NG(Block::SectionHeader(_)) => interfaces.clear(),
+                    PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                        interfaces.clear();
+                        Action::Consume(len)
+                    }
                     PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                         interfaces.push(Interface {
                             linktype: idb.linktype.0,
                             resolution: idb.ts_resolution().unwrap_or(1_000_000).max(1),
                             offset: idb.ts_offset(),
                         });
+                        Action::Consume(len)
                     }
                     PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                         number += 1;
+                        if let Some(from) = lost_at.take() {
+                            on_error!(CaptureError {
+                                record: number,
+                                offset: at,
+                                message: format!(
+                                    "reading resumes here after skipping {} corrupt bytes",
+                                    at - from
+                                ),
+                            });
+                        }
                         match interfaces.get(epb.if_id as usize) {
                             Some(ifc) => {
                                 let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
@@ -153,6 +238,7 @@ pub fn read_records<R: Read + Send>(
                                 ),
                             }),
                         }
+                        Action::Consume(len)
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                         number += 1;
@@ -169,13 +255,57 @@ pub fn read_records<R: Read + Send>(
                                 message: "simple packet block before any interface".into(),
                             }),
                         }
+                        Action::Consume(len)
                     }
-                    PcapBlockOwned::NG(_) => {}
+                    PcapBlockOwned::NG(_) => Action::Consume(len),
                 }
-                reader.consume(len);
             }
-            Err(PcapError::Eof) => break,
-            Err(PcapError::Incomplete(_)) => {
+            Err(PcapError::Eof) => Action::Stop(
+                lost_at
+                    .map(|from| format!("no further record after the corruption at offset {from}")),
+            ),
+            Err(PcapError::Incomplete(_)) => Action::Refill,
+            // A record running past the end: the file is cut short, or the
+            // record's length is corrupt and more records follow.
+            Err(PcapError::UnexpectedEof) => {
+                Action::Corrupt("record runs past the end of the file".to_string())
+            }
+            Err(PcapError::BufferTooSmall) => Action::Corrupt(format!(
+                "record larger than the {READ_BUFFER}-byte read buffer"
+            )),
+            Err(PcapError::NomError(_, k)) => Action::Corrupt(format!("corrupt record ({k:?})")),
+            Err(other) => Action::Stop(Some(format!("{other:?}"))),
+        };
+        match action {
+            Action::Consume(n) => reader.consume(n),
+            Action::Corrupt(message) => {
+                if reader.data().is_empty() && reader.reader_exhausted() {
+                    // The end of the file (the reader reports it this way
+                    // when its buffer was not shifted back).
+                    if let Some(from) = lost_at {
+                        on_error!(CaptureError {
+                            record: number + 1,
+                            offset: at,
+                            message: format!(
+                                "no further record after the corruption at offset {from}"
+                            ),
+                        });
+                    }
+                    break;
+                }
+                if lost_at.is_none() {
+                    on_error!(CaptureError {
+                        record: number + 1,
+                        offset: at,
+                        message: format!("{message}: looking for the next record"),
+                    });
+                    lost_at = Some(at);
+                }
+                // Try every following byte as the start of a record.
+                reader.consume(1);
+                last_incomplete = None;
+            }
+            Action::Refill => {
                 // Guard against a reader that makes no progress.
                 let here = reader.consumed();
                 if last_incomplete == Some(here) {
@@ -196,26 +326,91 @@ pub fn read_records<R: Read + Send>(
                     break;
                 }
             }
-            Err(e) => {
-                let message = match e {
-                    PcapError::UnexpectedEof => {
-                        "truncated capture: the last record is cut short".to_string()
-                    }
-                    PcapError::BufferTooSmall => {
-                        format!("record larger than the {READ_BUFFER}-byte read buffer")
-                    }
-                    PcapError::NomError(_, k) => format!("corrupt record ({k:?})"),
-                    other => format!("{other:?}"),
-                };
-                on_error!(CaptureError {
-                    record: number + 1,
-                    offset: reader.consumed() as u64,
-                    message,
-                });
+            Action::Stop(message) => {
+                if let Some(message) = message {
+                    on_error!(CaptureError {
+                        record: number + 1,
+                        offset: at,
+                        message,
+                    });
+                }
                 break;
             }
         }
     }
+}
+
+/// What a classic pcap record header must satisfy while resynchronising.
+struct Limits {
+    snaplen: u32,
+    resolution: u64,
+    last_secs: Option<u32>,
+    be: bool,
+}
+
+enum Candidate {
+    Yes,
+    No,
+    NeedMore,
+}
+
+impl Limits {
+    fn header(&self, h: &[u8], last: Option<u32>) -> Option<u32> {
+        let word = |k: usize| {
+            let b = [h[k], h[k + 1], h[k + 2], h[k + 3]];
+            if self.be {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let (secs, frac, caplen, origlen) = (word(0), word(4), word(8), word(12));
+        let ok = caplen <= origlen
+            && caplen <= self.snaplen.max(262_144)
+            && u64::from(frac) < self.resolution
+            && last.is_none_or(|l| secs.abs_diff(l) <= 86_400);
+        ok.then_some(caplen)
+    }
+
+    /// Whether `d` starts with a record whose successor (or the end of
+    /// the file) is where its length says.
+    fn candidate(&self, d: &[u8], exhausted: bool) -> Candidate {
+        if d.len() < 16 {
+            return if exhausted {
+                Candidate::No
+            } else {
+                Candidate::NeedMore
+            };
+        }
+        let Some(caplen) = self.header(&d[..16], self.last_secs) else {
+            return Candidate::No;
+        };
+        let next = 16 + caplen as usize;
+        let secs = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+        let secs = if self.be { secs.swap_bytes() } else { secs };
+        if d.len() >= next + 16 {
+            match self.header(&d[next..next + 16], Some(secs)) {
+                Some(_) => Candidate::Yes,
+                None => Candidate::No,
+            }
+        } else if exhausted {
+            if d.len() == next {
+                Candidate::Yes
+            } else {
+                Candidate::No
+            }
+        } else {
+            Candidate::NeedMore
+        }
+    }
+}
+
+/// What to do after one read attempt.
+enum Action {
+    Consume(usize),
+    Corrupt(String),
+    Refill,
+    Stop(Option<String>),
 }
 
 fn to_timestamp(raw: u64, resolution: u64, offset: i64) -> Timestamp {

@@ -567,12 +567,10 @@ fn truncated_and_corrupt_captures_report_record_and_offset() {
     // The CONNECT (record 4) is there; record 5 is cut short.
     assert_eq!(got.kinds(), ["CONNECT"]);
     let cap = got.notices_of(NoticeKind::Capture);
-    assert_eq!(cap.len(), 1);
-    assert!(
-        cap[0].message.starts_with("record 5 at offset"),
-        "{}",
-        cap[0].message
-    );
+    // Where the cut record starts, then that nothing readable follows.
+    assert_eq!(cap.len(), 2, "{cap:?}");
+    assert!(cap[0].message.starts_with("record 5 at offset"), "{cap:?}");
+    assert!(cap[1].message.contains("no further record"), "{cap:?}");
 }
 
 #[test]
@@ -623,4 +621,44 @@ fn flow_table_is_capped() {
     // Two sessions decoded (CONNECT + CONNACK each), the third ignored.
     assert_eq!(c.packets.len(), 4);
     assert_eq!(c.notices_of(NoticeKind::Cap).len(), 1);
+}
+
+#[test]
+fn a_corrupt_record_header_is_skipped_and_reading_goes_on() {
+    let v = ProtocolVersion::V3_1_1;
+    let mut w = PcapWriter::new(Vec::new()).unwrap();
+    let mut c = conn(1883);
+    open(&mut w, &mut c, v);
+    let before = w.finish().unwrap().len();
+    let mut w = PcapWriter::new(Vec::new()).unwrap();
+    let mut c = conn(1883);
+    open(&mut w, &mut c, v);
+    c.send(
+        &mut w,
+        10,
+        true,
+        &publish("lost", b"x", QoS::AtMostOnce, None, v),
+    )
+    .unwrap();
+    c.send(
+        &mut w,
+        11,
+        true,
+        &publish("kept", b"y", QoS::AtMostOnce, None, v),
+    )
+    .unwrap();
+    let mut bytes = w.finish().unwrap();
+    // Record 6 (the "lost" PUBLISH): its captured length becomes huge.
+    bytes[before + 8..before + 12].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+    let mut got = Collect::default();
+    analyze(&bytes[..], &Config::default(), &mut got);
+    let cap = got.notices_of(NoticeKind::Capture);
+    assert_eq!(cap.len(), 2, "{cap:?}");
+    assert!(cap[0]
+        .message
+        .starts_with(&format!("record 6 at offset {before}")));
+    assert!(cap[1].message.contains("reading resumes here"), "{cap:?}");
+    // The next record is read again; "kept" is decoded after a gap.
+    let topics: Vec<_> = got.packets.iter().filter_map(|p| p.topic.clone()).collect();
+    assert_eq!(topics, ["kept"]);
 }
