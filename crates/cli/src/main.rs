@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod broker;
 mod check;
 mod decode;
+mod pcap;
 
 /// MQTT toolkit: decode packets and check them against the MQTT 3.1, 3.1.1
 /// and 5.0 specifications.
@@ -25,6 +26,8 @@ enum Command {
     Broker(broker::Args),
     /// Check a broker against the MQTT 3.1.1 and 5.0 statements, case by case.
     Check(check::Args),
+    /// Decode MQTT from a pcap/pcapng capture and report every violation.
+    Pcap(pcap::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,5 +36,6 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode::run(args),
         Command::Broker(args) => broker::run(args),
         Command::Check(args) => check::run(args),
+        Command::Pcap(args) => pcap::run(args),
     }
 }
