@@ -10,6 +10,7 @@ pub mod corpus;
 
 pub mod matrix;
 pub mod model;
+pub mod ws;
 
 use mqttkit_codec::DecodeError;
 

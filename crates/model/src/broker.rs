@@ -15,15 +15,16 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use mqttkit_codec::{
-    ConnAck, ConnAckProperties, Connect, ConnectReasonCode, DecodeError, Disconnect,
-    DisconnectReasonCode, ErrorKind, List, Packet, ProtocolVersion, PubAck, PubAckReasonCode,
-    PubComp, PubRec, PubRel, PubRelReasonCode, Publish, PublishProperties, QoS, RetainHandling,
-    Role, StreamDecoder, SubAck, Subscribe, SubscribeReasonCode, SubscriptionOptions, UnsubAck,
-    Unsubscribe, UnsubscribeReasonCode,
+    Auth, AuthReasonCode, ConnAck, ConnAckProperties, Connect, ConnectReasonCode, DecodeError,
+    Disconnect, DisconnectReasonCode, ErrorKind, List, Packet, ProtocolVersion, PubAck,
+    PubAckReasonCode, PubComp, PubRec, PubRel, PubRelReasonCode, Publish, PublishProperties, QoS,
+    RetainHandling, Role, StreamDecoder, SubAck, Subscribe, SubscribeReasonCode,
+    SubscriptionOptions, UnsubAck, Unsubscribe, UnsubscribeReasonCode,
 };
 
 use crate::auth::{AllowAll, Authorizer, Credentials, Refusal};
 use crate::config::{Config, ShareStrategy};
+use crate::enhanced_auth::{self, AuthStart, AuthStep, Authenticator, ConnAuth};
 use crate::message::{Delivery, Message, MessageProperties};
 use crate::session::{InFlight, OutState, Session, Subscribed};
 use crate::topic::{matches, FilterKind, SubscriptionTree};
@@ -132,6 +133,8 @@ struct Conn {
     client_max_packet: u32,
     /// Topic aliases the client set (5.0).
     aliases: HashMap<u16, Arc<str>>,
+    /// Enhanced authentication (5.0 §4.12).
+    auth: ConnAuth,
 }
 
 /// The broker core. `A` decides who may connect, publish and subscribe.
@@ -153,6 +156,7 @@ pub struct Broker<A: Authorizer = AllowAll> {
     rng: u64,
     next_assigned: u64,
     stats: Stats,
+    authenticator: Option<Box<dyn Authenticator>>,
 }
 
 impl Broker<AllowAll> {
@@ -183,7 +187,15 @@ impl<A: Authorizer> Broker<A> {
             rng,
             next_assigned: 0,
             stats: Stats::default(),
+            authenticator: None,
         }
+    }
+
+    /// Offers enhanced authentication (5.0 §4.12) through `a`. Without
+    /// one, a CONNECT naming an Authentication Method is refused with
+    /// 0x8C Bad authentication method.
+    pub fn set_authenticator(&mut self, a: Box<dyn Authenticator>) {
+        self.authenticator = Some(a);
     }
 
     /// The configuration.
@@ -253,6 +265,7 @@ impl<A: Authorizer> Broker<A> {
                 client_receive_max: u16::MAX,
                 client_max_packet: u32::MAX,
                 aliases: HashMap::new(),
+                auth: ConnAuth::default(),
             },
         );
         self.timers.push(Reverse((deadline, Timer::Conn(conn))));
@@ -369,6 +382,9 @@ impl<A: Authorizer> Broker<A> {
             c.deadline = Some(now + c.keep_alive_ms);
         }
         let connected = c.client.is_some();
+        if c.auth.connecting() {
+            return self.on_packet_while_authenticating(conn, p, now);
+        }
         match p {
             Packet::Connect(ref connect) if !connected => self.on_connect(conn, connect, now),
             // MQTT-3.1.0-2: a second CONNECT is a protocol violation.
@@ -418,9 +434,7 @@ impl<A: Authorizer> Broker<A> {
                 self.out.push_back(Output::Close { conn });
                 self.detach(conn, keep_will, now);
             }
-            // Enhanced authentication is not offered: an AUTH is a
-            // protocol error (MQTT-4.12.0-1 concerns CONNECT).
-            Packet::Auth(_) => self.close_with(conn, DisconnectReasonCode::ProtocolError, now),
+            Packet::Auth(ref a) => self.on_reauth(conn, a, now),
             // Server-to-client packets are rejected by the decoder (sent_by
             // Client); anything that slips through closes the connection.
             _ => self.close_with(conn, DisconnectReasonCode::ProtocolError, now),
@@ -471,15 +485,28 @@ impl<A: Authorizer> Broker<A> {
         if let Some(cc) = self.conns.get_mut(&conn) {
             cc.version = v;
         }
+        if let (true, Some(method)) = (v5, c.properties.authentication_method) {
+            return self.begin_connect_auth(conn, c, method, now);
+        }
+        self.finish_connect(conn, c, None, now);
+    }
+
+    /// Accepts or refuses a CONNECT whose authentication (if any) has
+    /// succeeded; `auth` is the method and the final data for CONNACK.
+    fn finish_connect(
+        &mut self,
+        conn: ConnId,
+        c: &Connect<'_>,
+        auth: Option<(Arc<str>, Option<Vec<u8>>)>,
+        now: Millis,
+    ) {
+        let v = c.protocol;
+        let v5 = v.is_v5();
         let refuse = |me: &mut Self, code: ConnectReasonCode| {
             me.send(conn, &Packet::ConnAck(ConnAck::new(false, code)), v);
             me.out.push_back(Output::Close { conn });
             me.detach(conn, false, now);
         };
-        if v5 && c.properties.authentication_method.is_some() {
-            // No enhanced authentication method is supported.
-            return refuse(self, ConnectReasonCode::BadAuthenticationMethod);
-        }
         let mut assigned = None;
         let client_id: Arc<str> = if c.client_id.is_empty() {
             if !v5 && !c.clean_start {
@@ -582,6 +609,7 @@ impl<A: Authorizer> Broker<A> {
             w.message.expires_at = Some(u64::from(s) * 1000);
         }
         cc.connect_expiry = expiry;
+        cc.auth.method = auth.as_ref().map(|(m, _)| m.clone());
         if v5 {
             cc.client_receive_max = c.properties.receive_maximum.unwrap_or(u16::MAX);
             cc.client_max_packet = c.properties.maximum_packet_size.unwrap_or(u32::MAX);
@@ -616,6 +644,9 @@ impl<A: Authorizer> Broker<A> {
                     .session_expiry_interval
                     .filter(|&e| e > cfg.max_session_expiry)
                     .map(|_| cfg.max_session_expiry),
+                // MQTT-4.12.0-5: a successful CONNACK repeats the method.
+                authentication_method: auth.as_ref().map(|(m, _)| &**m),
+                authentication_data: auth.as_ref().and_then(|(_, d)| d.as_deref()),
                 ..ConnAckProperties::default()
             };
         }
@@ -1317,6 +1348,200 @@ impl<A: Authorizer> Broker<A> {
         x ^= x >> 27;
         self.rng = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+// ---- enhanced authentication (5.0 §4.12) -------------------------------
+
+impl<A: Authorizer> Broker<A> {
+    /// Refuses a CONNECT with `code` (a 5.0 CONNACK) and closes.
+    fn refuse_connect(&mut self, conn: ConnId, code: ConnectReasonCode, now: Millis) {
+        let ack = ConnAck::new(false, code);
+        self.send(conn, &Packet::ConnAck(ack), ProtocolVersion::V5);
+        self.out.push_back(Output::Close { conn });
+        self.detach(conn, false, now);
+    }
+
+    /// A 5.0 CONNECT named an Authentication Method.
+    fn begin_connect_auth(&mut self, conn: ConnId, c: &Connect<'_>, method: &str, now: Millis) {
+        let start = AuthStart {
+            method,
+            client_id: c.client_id,
+            username: c.username,
+            reauthentication: false,
+        };
+        let Some(exchange) = self.authenticator.as_mut().and_then(|a| a.begin(&start)) else {
+            // MQTT-4.12.0-1: unsupported method, CONNACK 0x8C and close.
+            return self.refuse_connect(conn, ConnectReasonCode::BadAuthenticationMethod, now);
+        };
+        let Ok(pending) = Packet::Connect(*c).into_owned(ProtocolVersion::V5) else {
+            return self.refuse_connect(conn, ConnectReasonCode::UnspecifiedError, now);
+        };
+        let Some(cc) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        cc.auth.method = Some(Arc::from(method));
+        cc.auth.exchange = Some(exchange);
+        cc.auth.pending_connect = Some(pending);
+        cc.auth.pending_max_packet = c.properties.maximum_packet_size.unwrap_or(u32::MAX);
+        let data = c.properties.authentication_data.unwrap_or_default();
+        self.connect_auth_step(conn, data, now);
+    }
+
+    /// Runs one step of the exchange of a CONNECT that waits for it.
+    fn connect_auth_step(&mut self, conn: ConnId, data: &[u8], now: Millis) {
+        let Some(cc) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let (Some(method), Some(exchange)) = (cc.auth.method.clone(), cc.auth.exchange.as_mut())
+        else {
+            return;
+        };
+        match exchange.step(data) {
+            AuthStep::Continue {
+                data,
+                reason,
+                user_properties,
+            } => {
+                let max = cc.auth.pending_max_packet;
+                self.send_auth_continue(conn, &method, &data, reason, &user_properties, max, now);
+            }
+            AuthStep::Success { data } => {
+                cc.auth.exchange = None;
+                let Some(pending) = cc.auth.pending_connect.take() else {
+                    return;
+                };
+                match pending.packet() {
+                    Packet::Connect(c) => self.finish_connect(conn, &c, Some((method, data)), now),
+                    _ => self.refuse_connect(conn, ConnectReasonCode::UnspecifiedError, now),
+                }
+            }
+            // MQTT-4.12.0-4: a refusal is a CONNACK of 0x80 or above, then
+            // the connection is closed.
+            AuthStep::Fail => self.refuse_connect(conn, ConnectReasonCode::NotAuthorized, now),
+        }
+    }
+
+    /// Sends the AUTH 0x18 of a `Continue` step (MQTT-4.12.0-2, the method
+    /// repeated per MQTT-4.12.0-5); the Reason String and User Properties
+    /// are left out when they would break the client's Maximum Packet Size
+    /// (MQTT-3.15.2-2, MQTT-3.15.2-3).
+    #[allow(clippy::too_many_arguments)]
+    fn send_auth_continue(
+        &mut self,
+        conn: ConnId,
+        method: &str,
+        data: &[u8],
+        reason: Option<String>,
+        user_properties: &[(String, String)],
+        max_packet: u32,
+        now: Millis,
+    ) {
+        match enhanced_auth::continue_packet(
+            method,
+            data,
+            reason.as_deref(),
+            user_properties,
+            max_packet,
+        ) {
+            Some(bytes) => self.raw(conn, Bytes::from(bytes)),
+            // Not even the bare challenge fits the client's limit: the
+            // exchange cannot continue.
+            None => {
+                let connecting = self.conns.get(&conn).is_some_and(|c| c.auth.connecting());
+                if connecting {
+                    self.refuse_connect(conn, ConnectReasonCode::ImplementationSpecificError, now);
+                } else {
+                    self.close_with(conn, DisconnectReasonCode::ImplementationSpecificError, now);
+                }
+            }
+        }
+    }
+
+    /// A packet on a connection whose CONNECT waits for authentication:
+    /// only AUTH 0x18 with the same method and DISCONNECT are expected
+    /// (MQTT-3.1.2-30 binds the client; anything else is a protocol error).
+    fn on_packet_while_authenticating(&mut self, conn: ConnId, p: Packet<'_>, now: Millis) {
+        match p {
+            Packet::Auth(a) => {
+                let method = self.conns.get(&conn).and_then(|c| c.auth.method.clone());
+                let same_method = a.properties.authentication_method == method.as_deref();
+                if a.reason_code != AuthReasonCode::ContinueAuthentication || !same_method {
+                    // MQTT-4.12.0-3 / MQTT-4.12.0-5 broken by the client.
+                    return self.refuse_connect(conn, ConnectReasonCode::ProtocolError, now);
+                }
+                let data = a.properties.authentication_data.unwrap_or_default();
+                self.connect_auth_step(conn, data, now);
+            }
+            Packet::Disconnect(_) => {
+                self.out.push_back(Output::Close { conn });
+                self.detach(conn, false, now);
+            }
+            _ => self.refuse_connect(conn, ConnectReasonCode::ProtocolError, now),
+        }
+    }
+
+    /// AUTH from a connected client: re-authentication (5.0 §4.12.1).
+    fn on_reauth(&mut self, conn: ConnId, a: &Auth<'_>, now: Millis) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(method) = c.auth.method.clone() else {
+            // MQTT-4.12.0-7: no method in CONNECT, so no AUTH may follow.
+            return self.close_with(conn, DisconnectReasonCode::ProtocolError, now);
+        };
+        if a.properties.authentication_method != Some(&*method) {
+            // MQTT-4.12.1-1 / MQTT-4.12.0-5: the same method throughout.
+            return self.close_with(conn, DisconnectReasonCode::ProtocolError, now);
+        }
+        match (a.reason_code, c.auth.exchange.is_some()) {
+            (AuthReasonCode::ReAuthenticate, false) => {
+                let start = AuthStart {
+                    method: &method,
+                    client_id: c.client.as_deref().unwrap_or(""),
+                    username: c.username.as_deref(),
+                    reauthentication: true,
+                };
+                let Some(exchange) = self.authenticator.as_mut().and_then(|x| x.begin(&start))
+                else {
+                    return self.close_with(conn, DisconnectReasonCode::NotAuthorized, now);
+                };
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.auth.exchange = Some(exchange);
+                }
+            }
+            (AuthReasonCode::ContinueAuthentication, true) => {}
+            // A second 0x19 while one runs, a 0x18 with none running, or
+            // a Success from the client.
+            _ => return self.close_with(conn, DisconnectReasonCode::ProtocolError, now),
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(exchange) = c.auth.exchange.as_mut() else {
+            return;
+        };
+        let data = a.properties.authentication_data.unwrap_or_default();
+        match exchange.step(data) {
+            AuthStep::Continue {
+                data,
+                reason,
+                user_properties,
+            } => {
+                let max = c.client_max_packet;
+                self.send_auth_continue(conn, &method, &data, reason, &user_properties, max, now);
+            }
+            AuthStep::Success { data } => {
+                c.auth.exchange = None;
+                let mut ok = Auth::new(AuthReasonCode::Success);
+                ok.properties.authentication_method = Some(&method);
+                ok.properties.authentication_data = data.as_deref();
+                self.send(conn, &Packet::Auth(ok), ProtocolVersion::V5);
+            }
+            // MQTT-4.12.1-2: a failed re-authentication ends the
+            // connection; the DISCONNECT says why.
+            AuthStep::Fail => self.close_with(conn, DisconnectReasonCode::NotAuthorized, now),
+        }
     }
 }
 

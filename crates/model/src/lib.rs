@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod enhanced_auth;
 pub mod fuzz_targets;
 pub mod message;
 pub mod session;
@@ -25,6 +26,7 @@ pub mod topic;
 pub use auth::{AllowAll, Authorizer, Credentials, Refusal};
 pub use broker::{Broker, DropReason, Output, Stats};
 pub use config::{Config, ShareStrategy};
+pub use enhanced_auth::{AuthExchange, AuthStart, AuthStep, Authenticator};
 pub use message::{Delivery, Message, MessageProperties};
 
 /// Identifies one client connection for its whole life (never reused).
