@@ -8,6 +8,7 @@
 #[path = "../../crates/codec/tests/common/mod.rs"]
 pub mod corpus;
 
+pub mod client;
 pub mod matrix;
 pub mod model;
 pub mod ws;

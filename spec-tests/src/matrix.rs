@@ -187,9 +187,12 @@ pub fn render() -> String {
     );
     md.push_str(
         "`covered` counts statements with at least one test; `by model` counts those \
-         with a test on the model (files `tests/model_*.rs`: the model's topic logic \
-         directly, or the conformance cases citing the statement run against the \
-         reference broker, which is the model on loopback sockets).\n\n",
+         with a test on the model (files `tests/model_*.rs`: the model's topic logic, \
+         broker core or client session driven directly, or the conformance cases citing \
+         the statement run against the reference broker, which is the model on loopback \
+         sockets); `tests/broker_*.rs` check transport statements on the reference \
+         broker's listeners. Waivers (`waivers.tsv`) give the reason a statement has \
+         no test.\n\n",
     );
     md.push_str("| inventory | class | statements | covered | by model | waived | not yet |\n|---|---|---|---|---|---|---|\n");
     let mut tables = String::new();

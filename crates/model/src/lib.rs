@@ -10,11 +10,16 @@
 //! - [`broker`]: the broker core (connections, sessions, QoS flows,
 //!   routing, retained messages, wills, keep-alive, expiry), driven by
 //!   events and time given by the caller.
+//! - [`client`]: the client side of a session (identifiers, QoS flows,
+//!   redelivery, the Server's limits, Keep Alive), also sans-IO.
+//! - [`enhanced_auth`]: the 5.0 AUTH exchange behind a pluggable
+//!   [`Authenticator`].
 
 #![deny(unsafe_code)]
 
 pub mod auth;
 pub mod broker;
+pub mod client;
 pub mod config;
 pub mod enhanced_auth;
 pub mod fuzz_targets;
@@ -25,6 +30,7 @@ pub mod topic;
 
 pub use auth::{AllowAll, Authorizer, Credentials, Refusal};
 pub use broker::{Broker, DropReason, Output, Stats};
+pub use client::{Client, ClientConfig, ClientError, ClientEvent, CloseReason};
 pub use config::{Config, ShareStrategy};
 pub use enhanced_auth::{AuthExchange, AuthStart, AuthStep, Authenticator};
 pub use message::{Delivery, Message, MessageProperties};
