@@ -154,14 +154,14 @@ pub fn problems() -> Vec<String> {
                 )),
             }
         }
-        for s in st.iter().filter(|s| s.who == "Codec") {
+        for s in &st {
             let tested = names
                 .iter()
                 .any(|(n, _)| id_of_test(n).as_deref() == Some(s.id.as_str()));
             if !tested && !waivers.contains_key(&(inv.to_string(), s.id.clone())) {
                 out.push(format!(
-                    "{inv} {}: Codec statement with no test and no waiver",
-                    s.id
+                    "{inv} {}: {} statement with no test and no waiver",
+                    s.id, s.who
                 ));
             }
         }
@@ -277,6 +277,73 @@ pub fn render() -> String {
             total[0], total[1], total[4], total[2], total[3]
         );
     }
+    md.push_str(&conformance_section());
     md.push_str(&tables);
+    md
+}
+
+/// How the conformance runner (`mqttkit check`) covers the Server and Both
+/// statements: cited by at least one case, or listed in
+/// `crates/conformance/UNCOVERED.tsv` with the reason no client can
+/// observe it.
+fn conformance_section() -> String {
+    let cases = mqttkit_conformance::builtin_cases().expect("conformance cases parse");
+    let uncovered_path = root().join("../crates/conformance/UNCOVERED.tsv");
+    let uncovered_text = std::fs::read_to_string(uncovered_path).unwrap_or_default();
+    let mut md = String::from(
+        "\n## Conformance runner coverage\n\n\
+         Server and Both statements cited by at least one case of `mqttkit check` \
+         (`crates/conformance/cases`), and those no client can observe over the wire, \
+         with the reason (`crates/conformance/UNCOVERED.tsv`; \
+         `crates/conformance/tests/cases.rs` fails when a statement is in neither).\n\n\
+         | inventory | class | statements | checked by cases | cases citing them | not observable |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    let mut reasons = String::new();
+    for (inv, label) in [("mqtt311", "3.1.1"), ("mqtt5", "5")] {
+        let v5 = inv == "mqtt5";
+        let cited = |id: &str| {
+            cases
+                .iter()
+                .filter(|c| {
+                    let list = if v5 { &c.v5 } else { &c.v311 };
+                    list.iter().any(|s| s == id)
+                })
+                .count()
+        };
+        for who in ["Server", "Both"] {
+            let st: Vec<Statement> = statements(inv)
+                .into_iter()
+                .filter(|s| s.who == who)
+                .collect();
+            let checked: Vec<&Statement> = st.iter().filter(|s| cited(&s.id) > 0).collect();
+            let citing: usize = checked.iter().map(|s| cited(&s.id)).sum();
+            let mut not_observable = 0;
+            for s in &st {
+                let reason = uncovered_text.lines().skip(1).find_map(|l| {
+                    let f: Vec<&str> = l.splitn(3, '\t').collect();
+                    (f.len() == 3 && f[0] == label && f[1] == s.id).then(|| f[2].to_string())
+                });
+                if let Some(r) = reason {
+                    not_observable += 1;
+                    let _ = writeln!(
+                        reasons,
+                        "| {inv} | {} | {} | {} |",
+                        s.id,
+                        s.who,
+                        r.replace('|', "\\|")
+                    );
+                }
+            }
+            let _ = writeln!(
+                md,
+                "| {inv} | {who} | {} | {} | {citing} | {not_observable} |",
+                st.len(),
+                checked.len()
+            );
+        }
+    }
+    md.push_str("\n| inventory | id | who | why no case checks it |\n|---|---|---|---|\n");
+    md.push_str(&reasons);
     md
 }
