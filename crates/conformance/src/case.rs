@@ -337,6 +337,30 @@ pub enum Step {
         #[serde(default)]
         only: Only,
     },
+    /// WebSocket only (the case skips over any other transport): sends
+    /// packets (field-described, concatenated) cut into binary messages
+    /// at the `split` offsets, or one text message; with `subprotocol`,
+    /// checks the subprotocol the server chose in its handshake.
+    WebSocket {
+        /// Connection name.
+        #[serde(default = "default_conn")]
+        conn: String,
+        /// Packets as fields, written back to back.
+        #[serde(default)]
+        packets: Vec<Value>,
+        /// Offsets into the bytes where a new binary message starts.
+        #[serde(default)]
+        split: Vec<usize>,
+        /// A text message to send instead.
+        #[serde(default)]
+        text: Option<String>,
+        /// The subprotocol the handshake must have selected.
+        #[serde(default)]
+        subprotocol: Option<String>,
+        /// Only under this version.
+        #[serde(default)]
+        only: Only,
+    },
 }
 
 /// The `connect` step.
@@ -394,7 +418,8 @@ impl Step {
             | Step::Drop { only, .. }
             | Step::Require { only, .. }
             | Step::Check { only, .. }
-            | Step::Observe { only, .. } => only.as_deref(),
+            | Step::Observe { only, .. }
+            | Step::WebSocket { only, .. } => only.as_deref(),
         }
     }
 
@@ -504,6 +529,7 @@ pub const CASE_FILES: &[(&str, &str)] = &[
     ("v5.toml", include_str!("../cases/v5.toml")),
     ("flow.toml", include_str!("../cases/flow.toml")),
     ("malformed.toml", include_str!("../cases/malformed.toml")),
+    ("websocket.toml", include_str!("../cases/websocket.toml")),
 ];
 
 /// Every built-in case, in file order. Fails on the first bad file or a

@@ -320,6 +320,8 @@ struct Conn {
     disconnect: Option<Value>,
     connack: Option<Value>,
     reader: JoinHandle<()>,
+    /// Message-level access when the transport is WebSocket.
+    ws: Option<crate::transport::WsControl>,
 }
 
 impl Drop for Conn {
@@ -505,8 +507,11 @@ impl Conn {
         name: &str,
         within: Duration,
     ) -> Result<Conn, Stop> {
-        let opened = tokio::time::timeout(within, crate::transport::open(address, transport));
-        let (rd, wr) = match opened.await {
+        let opened = tokio::time::timeout(
+            within,
+            crate::transport::open_with_control(address, transport),
+        );
+        let (rd, wr, ws) = match opened.await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(Stop::Fail(format!("cannot connect to {address}: {e}"))),
             Err(_) => return Err(Stop::Fail(format!("cannot connect to {address}: timeout"))),
@@ -536,6 +541,7 @@ impl Conn {
             disconnect: None,
             connack: None,
             reader,
+            ws,
         })
     }
 
@@ -781,6 +787,75 @@ impl Script<'_> {
         self.vars
             .insert(format!("connack_{}", c.conn), connack.clone());
         self.conns.insert(c.conn.clone(), conn);
+        Ok(())
+    }
+
+    /// A `web_socket` step: skips the case unless the connection is a
+    /// WebSocket; checks the subprotocol, or sends whole messages.
+    async fn websocket_step(
+        &mut self,
+        conn: &str,
+        packets: &[Value],
+        split: &[usize],
+        text: &Option<String>,
+        subprotocol: &Option<String>,
+    ) -> Result<(), Stop> {
+        let client_id = self.client_id_for(conn);
+        let mut bytes = Vec::new();
+        for p in packets {
+            let p = substitute(p, &self.vars);
+            let b = encode_packet(&p, self.version, &client_id, &self.config.credentials)
+                .map_err(|e| Stop::Fail(format!("case error: {e}")))?;
+            bytes.extend(b);
+        }
+        let tracer = self.tracer.clone();
+        let c = self.conn(conn)?;
+        let Some(ws) = c.ws.clone() else {
+            return Err(Stop::Skip(
+                "a WebSocket check: run against a ws:// or wss:// URL".into(),
+            ));
+        };
+        if let Some(want) = subprotocol {
+            if ws.subprotocol.as_deref() != Some(want.as_str()) {
+                return Err(Stop::Fail(format!(
+                    "the handshake selected subprotocol {:?}; expected {want:?}",
+                    ws.subprotocol
+                )));
+            }
+        }
+        let sent = if let Some(t) = text {
+            tracer.log(conn, Dir::Sent, t.as_bytes(), format!("text message {t:?}"));
+            ws.send_text(t).await
+        } else {
+            let mut cuts: Vec<usize> = split.iter().copied().filter(|&k| k < bytes.len()).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            cuts.push(bytes.len());
+            let mut from = 0;
+            let mut r = Ok(());
+            for to in cuts {
+                if to <= from {
+                    continue;
+                }
+                let piece = bytes[from..to].to_vec();
+                tracer.log(
+                    conn,
+                    Dir::Sent,
+                    &piece,
+                    format!("binary message of {} bytes", piece.len()),
+                );
+                r = ws.send_binary(piece).await;
+                if r.is_err() {
+                    break;
+                }
+                from = to;
+            }
+            r
+        };
+        if let Err(e) = sent {
+            // The broker may have closed already; later steps judge.
+            tracer.log(conn, Dir::Event, &[], e.to_string());
+        }
         Ok(())
     }
 
@@ -1094,6 +1169,17 @@ impl Script<'_> {
                         value.map(|v| v.to_string()).unwrap_or("absent".into())
                     )))
                 }
+            }
+            Step::WebSocket {
+                conn,
+                packets,
+                split,
+                text,
+                subprotocol,
+                ..
+            } => {
+                self.websocket_step(conn, packets, split, text, subprotocol)
+                    .await
             }
             Step::Check { var, pattern, .. } => {
                 let pattern = substitute(pattern, &self.vars);

@@ -149,17 +149,56 @@ async fn tls(stream: TcpStream, t: &Tls) -> io::Result<tokio_rustls::client::Tls
 
 /// Opens one connection to `address` (`host:port`) over `transport`.
 pub async fn open(address: &str, transport: &Transport) -> io::Result<(Reader, Writer)> {
+    let (r, w, _) = open_with_control(address, transport).await?;
+    Ok((r, w))
+}
+
+/// Direct access to a WebSocket connection, beside its byte stream: the
+/// subprotocol the server chose, and whole messages sent as they are (to
+/// check how a broker handles message boundaries and text messages).
+#[derive(Debug, Clone)]
+pub struct WsControl {
+    /// `Sec-WebSocket-Protocol` of the server's handshake response.
+    pub subprotocol: Option<String>,
+    tx: tokio::sync::mpsc::Sender<Message>,
+}
+
+impl WsControl {
+    /// Sends one binary message holding `bytes` (after anything already
+    /// written to the byte stream).
+    pub async fn send_binary(&self, bytes: Vec<u8>) -> io::Result<()> {
+        self.send(Message::Binary(bytes.into())).await
+    }
+
+    /// Sends one text message.
+    pub async fn send_text(&self, text: &str) -> io::Result<()> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    async fn send(&self, m: Message) -> io::Result<()> {
+        self.tx
+            .send(m)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "WebSocket closed"))
+    }
+}
+
+/// Like [`open`], with the [`WsControl`] of a WebSocket connection.
+pub async fn open_with_control(
+    address: &str,
+    transport: &Transport,
+) -> io::Result<(Reader, Writer, Option<WsControl>)> {
     let stream = TcpStream::connect(address).await?;
     let _ = stream.set_nodelay(true);
     match transport {
         Transport::Tcp => {
             let (r, w) = stream.into_split();
-            Ok((Box::new(r), Box::new(w)))
+            Ok((Box::new(r), Box::new(w), None))
         }
         Transport::Tls(t) => {
             let s = tls(stream, t).await?;
             let (r, w) = tokio::io::split(s);
-            Ok((Box::new(r), Box::new(w)))
+            Ok((Box::new(r), Box::new(w), None))
         }
         Transport::WebSocket { url, tls: None } => websocket(stream, url).await,
         Transport::WebSocket { url, tls: Some(t) } => {
@@ -171,8 +210,9 @@ pub async fn open(address: &str, transport: &Transport) -> io::Result<(Reader, W
 
 /// The WebSocket handshake, then a task copying between binary messages
 /// and an in-memory byte pipe whose other end the runner reads and
-/// writes like a socket.
-async fn websocket<S>(stream: S, url: &str) -> io::Result<(Reader, Writer)>
+/// writes like a socket; whole messages from the [`WsControl`] go out
+/// as they are.
+async fn websocket<S>(stream: S, url: &str) -> io::Result<(Reader, Writer, Option<WsControl>)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -183,16 +223,26 @@ where
         "Sec-WebSocket-Protocol",
         tokio_tungstenite::tungstenite::http::HeaderValue::from_static("mqtt"),
     );
-    let (ws, _) = tokio_tungstenite::client_async(req, stream)
+    let (ws, resp) = tokio_tungstenite::client_async(req, stream)
         .await
         .map_err(|e| io::Error::other(format!("WebSocket handshake: {e}")))?;
+    let subprotocol = resp
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let (control_tx, mut control_rx) = tokio::sync::mpsc::channel::<Message>(16);
     let (ours, theirs) = tokio::io::duplex(256 << 10);
     let (mut pipe_rd, mut pipe_wr) = tokio::io::split(theirs);
     let (mut sink, mut source) = ws.split();
     tokio::spawn(async move {
         let mut buf = vec![0u8; 64 << 10];
+        let mut control_open = true;
         loop {
             tokio::select! {
+                // Bytes written to the stream before a control message go
+                // out first.
+                biased;
                 n = pipe_rd.read(&mut buf) => match n {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
@@ -211,11 +261,24 @@ where
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 },
+                m = control_rx.recv(), if control_open => match m {
+                    Some(m) => {
+                        if sink.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Nobody holds the control any more: stop polling it.
+                    None => control_open = false,
+                },
             }
         }
         let _ = sink.close().await;
         let _ = pipe_wr.shutdown().await;
     });
     let (r, w) = tokio::io::split(ours);
-    Ok((Box::new(r), Box::new(w)))
+    let control = WsControl {
+        subprotocol,
+        tx: control_tx,
+    };
+    Ok((Box::new(r), Box::new(w), Some(control)))
 }
