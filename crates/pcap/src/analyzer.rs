@@ -1,6 +1,5 @@
 //! Flows: from TCP segments to MQTT packets.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use mqttkit_codec::{Decoder, Packet, PacketType, ProtocolVersion, Role};
@@ -32,7 +31,10 @@ struct Here {
 #[derive(Debug)]
 pub struct Analyzer {
     config: Config,
-    flows: HashMap<(SocketAddr, SocketAddr), Flow>,
+    /// Flows by (client, server) address. foldhash with a per-process
+    /// random seed: addresses come from the capture, so a keyed hash, but a
+    /// much cheaper one than SipHash for two socket addresses.
+    flows: foldhash::HashMap<(SocketAddr, SocketAddr), Flow>,
     here: Here,
     flows_capped: bool,
 }
@@ -96,7 +98,7 @@ impl Analyzer {
     pub fn new(config: Config) -> Self {
         Analyzer {
             config,
-            flows: HashMap::new(),
+            flows: foldhash::HashMap::default(),
             here: Here {
                 frame: 0,
                 ts: Timestamp::default(),

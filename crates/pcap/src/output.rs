@@ -265,7 +265,7 @@ pub(crate) struct AddrCache {
     prefix: Vec<u8>,
     last: Option<AddrPair>,
     last_text: Vec<u8>,
-    table: std::collections::HashMap<AddrPair, Vec<u8>>,
+    table: foldhash::HashMap<AddrPair, Vec<u8>>,
 }
 
 /// Directions whose text is kept.
@@ -340,12 +340,25 @@ impl JsonFields<'_> {
         self.depth = self.depth.saturating_sub(1);
     }
     fn key(&mut self, name: &str) {
-        self.sep();
-        self.out.reserve(name.len() + 3);
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.push(b'"');
-        self.out.push(b':');
+        // `,"name":` put together on the stack and written at once: one
+        // copy instead of a capacity check per byte.
+        let f = &mut self.first[self.depth.min(DEPTH - 1)];
+        let comma = usize::from(!*f);
+        *f = false;
+        let n = name.len();
+        let mut buf = [0u8; 40];
+        if n + 4 > buf.len() {
+            self.out.extend_from_slice(&b",\""[1 - comma..]);
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.extend_from_slice(b"\":");
+            return;
+        }
+        buf[0] = b',';
+        buf[1] = b'"';
+        buf[2..2 + n].copy_from_slice(name.as_bytes());
+        buf[2 + n] = b'"';
+        buf[3 + n] = b':';
+        self.out.extend_from_slice(&buf[1 - comma..4 + n]);
     }
 }
 
@@ -602,6 +615,20 @@ mod tests {
             push_ts(&mut out, ts);
             assert_eq!(String::from_utf8(out).unwrap(), ts.to_string());
         }
+    }
+
+    #[test]
+    fn json_keys_short_and_long() {
+        let mut out = Vec::new();
+        let mut f = JsonFields::new(&mut out, Payload::None);
+        f.uint("a", 1);
+        f.uint("b", 22);
+        let long = "k".repeat(50);
+        let long: &'static str = Box::leak(long.into_boxed_str());
+        f.uint(long, 3);
+        f.uint("c", 4);
+        let want = format!("\"a\":1,\"b\":22,\"{}\":3,\"c\":4", "k".repeat(50));
+        assert_eq!(String::from_utf8(out).unwrap(), want);
     }
 
     #[test]
