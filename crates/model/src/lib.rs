@@ -23,9 +23,11 @@ pub mod testkit;
 pub mod topic;
 
 pub use auth::{AllowAll, Authorizer, Credentials, Refusal};
+pub use broker::persist;
 pub use broker::{Broker, DropReason, Output, Stats};
 pub use config::{Config, ShareStrategy};
 pub use message::{Delivery, Message, MessageProperties};
+pub use persist::{RestoreError, RestoreReport, StoreOp, StoredState, Table};
 
 /// Identifies one client connection for its whole life (never reused).
 pub type ConnId = u64;
