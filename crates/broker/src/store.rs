@@ -40,13 +40,6 @@ fn bad(path: &Path, what: impl std::fmt::Display) -> io::Error {
     ))
 }
 
-fn table(t: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
-    match t {
-        Table::Sessions => SESSIONS,
-        Table::Retained => RETAINED,
-    }
-}
-
 impl Store {
     /// Opens (or creates) the store in `dir` and reads every record.
     pub fn open(dir: &Path) -> io::Result<(Store, StoredState)> {
@@ -124,34 +117,38 @@ impl Store {
     /// Applies `ops` in one transaction and makes it durable before
     /// returning.
     pub fn apply(&self, ops: &[StoreOp]) -> io::Result<()> {
-        let run = || -> Result<(), redb::Error> {
-            let w = self.db.begin_write()?;
-            {
-                let mut sessions = w.open_table(table(Table::Sessions))?;
-                let mut retained = w.open_table(table(Table::Retained))?;
-                for op in ops {
-                    match op {
-                        StoreOp::Put { table, key, value } => {
-                            let t = match table {
-                                Table::Sessions => &mut sessions,
-                                Table::Retained => &mut retained,
-                            };
-                            t.insert(&**key, value.as_slice())?;
-                        }
-                        StoreOp::Delete { table, key } => {
-                            let t = match table {
-                                Table::Sessions => &mut sessions,
-                                Table::Retained => &mut retained,
-                            };
-                            t.remove(&**key)?;
-                        }
+        self.write(ops)
+            .map_err(|e| bad(&self.path, format!("cannot write: {e}")))
+    }
+
+    fn write(&self, ops: &[StoreOp]) -> Result<(), String> {
+        let e = |e: redb::Error| e.to_string();
+        let w = self.db.begin_write().map_err(|x| e(x.into()))?;
+        {
+            let mut sessions = w.open_table(SESSIONS).map_err(|x| e(x.into()))?;
+            let mut retained = w.open_table(RETAINED).map_err(|x| e(x.into()))?;
+            for op in ops {
+                let (table, key) = match op {
+                    StoreOp::Put { table, key, .. } | StoreOp::Delete { table, key } => {
+                        (table, key)
+                    }
+                };
+                let t = match table {
+                    Table::Sessions => &mut sessions,
+                    Table::Retained => &mut retained,
+                };
+                match op {
+                    StoreOp::Put { value, .. } => {
+                        t.insert(&**key, value.as_slice())
+                            .map_err(|x| e(x.into()))?;
+                    }
+                    StoreOp::Delete { .. } => {
+                        t.remove(&**key).map_err(|x| e(x.into()))?;
                     }
                 }
             }
-            w.commit()?;
-            Ok(())
-        };
-        run().map_err(|e| bad(&self.path, format!("cannot write: {e}")))
+        }
+        w.commit().map_err(|x| e(x.into()))
     }
 
     /// Where the store lives.
