@@ -15,6 +15,7 @@ use mqttkit_model::persist::{StoreOp, StoredState, Table, FORMAT};
 use redb::{Database, ReadableTable, TableDefinition};
 
 const SESSIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("sessions");
+const MESSAGES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("messages");
 const RETAINED: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("retained");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
@@ -96,6 +97,7 @@ impl Store {
                 }
             }
             w.open_table(SESSIONS).map_err(|e| e.to_string())?;
+            w.open_table(MESSAGES).map_err(|e| e.to_string())?;
             w.open_table(RETAINED).map_err(|e| e.to_string())?;
         }
         w.commit().map_err(|e| e.to_string())?;
@@ -103,6 +105,7 @@ impl Store {
         let mut state = StoredState::default();
         for (t, into) in [
             (SESSIONS, &mut state.sessions),
+            (MESSAGES, &mut state.messages),
             (RETAINED, &mut state.retained),
         ] {
             let table = r.open_table(t).map_err(|e| e.to_string())?;
@@ -126,6 +129,7 @@ impl Store {
         let w = self.db.begin_write().map_err(|x| e(x.into()))?;
         {
             let mut sessions = w.open_table(SESSIONS).map_err(|x| e(x.into()))?;
+            let mut messages = w.open_table(MESSAGES).map_err(|x| e(x.into()))?;
             let mut retained = w.open_table(RETAINED).map_err(|x| e(x.into()))?;
             for op in ops {
                 let (table, key) = match op {
@@ -135,6 +139,7 @@ impl Store {
                 };
                 let t = match table {
                     Table::Sessions => &mut sessions,
+                    Table::Messages => &mut messages,
                     Table::Retained => &mut retained,
                 };
                 match op {

@@ -7,12 +7,24 @@
 //! enabled ([`Broker::enable_persistence`] or [`Broker::restore`]) the core
 //! remembers which sessions and retained topics changed (a dirty set: a
 //! handful of one-line hooks in `broker.rs` mark them) and
-//! [`Broker::take_store_ops`] turns that set into [`StoreOp`]s carrying each
-//! changed record's *current* state, encoded. Because a record is always
-//! written whole and as it stands when taken, the order of changes inside a
-//! batch does not matter: an I/O layer that commits the ops taken after a
-//! batch before writing that batch's packets has every acknowledged message
-//! on disk before the acknowledgement leaves.
+//! [`Broker::take_store_ops`] turns that set into [`StoreOp`]s that bring
+//! the store to the state as it stands when taken. So the order of changes
+//! inside a batch does not matter: an I/O layer that commits the ops taken
+//! after a batch before writing that batch's packets has every acknowledged
+//! message on disk before the acknowledgement leaves.
+//!
+//! Records: one per session (`sessions`, keyed by client id: version,
+//! expiry, next packet id, subscriptions, QoS 2 ids received), one per
+//! message of a session (`messages`, keyed `{client}\0f{packet id:04x}` for
+//! one in flight, `{client}\0q{sequence:016x}` for one queued; client ids
+//! never contain U+0000) and one per retained message (`retained`, keyed by
+//! topic). To keep the work per batch proportional to what changed, not to
+//! the size of a session, the model keeps a shadow of what it last reported
+//! for each stored session: its session record, its in-flight messages, its
+//! queue with the sequence numbers given to each entry. At take time the
+//! in-flight map is compared by packet id and the queue by message identity
+//! (the queue only loses entries at the front and gains them at the back),
+//! so a delivery costs one put and its acknowledgement one delete.
 //!
 //! Times: the model's clock is the caller's `now` (milliseconds since an
 //! epoch the caller chooses, in the reference broker the process start).
@@ -35,8 +47,10 @@
 //! session  = FORMAT u8, protocol level u8, expiry u32, expires_at opt u64,
 //!            next packet id u16,
 //!            subscriptions list (filter str, options u8, id opt u32),
-//!            qos2 ids list (u16), in_flight list (id u16, state u8, delivery),
-//!            queue list (delivery)
+//!            qos2 ids list (u16)
+//! in flight = FORMAT u8, state u8 (0 PUBACK, 1 PUBREC, 2 PUBCOMP awaited),
+//!            delivery
+//! queued   = FORMAT u8, delivery
 //! retained = FORMAT u8, message
 //! delivery = qos u8, retain u8, subscription ids list (u32), message
 //! message  = topic str, payload bytes, qos u8, retain u8,
@@ -51,7 +65,7 @@
 //! [`RestoreError`] naming the table, the key, the byte offset and what is
 //! wrong.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use super::*;
@@ -64,6 +78,9 @@ pub const FORMAT: u8 = 1;
 pub enum Table {
     /// Sessions, keyed by client identifier.
     Sessions,
+    /// Messages of sessions (in flight or queued), keyed by client
+    /// identifier, NUL, `f` and the packet id or `q` and a sequence number.
+    Messages,
     /// Retained messages, keyed by topic name.
     Retained,
 }
@@ -73,6 +90,7 @@ impl Table {
     pub fn name(self) -> &'static str {
         match self {
             Table::Sessions => "sessions",
+            Table::Messages => "messages",
             Table::Retained => "retained",
         }
     }
@@ -111,6 +129,8 @@ pub enum StoreOp {
 pub struct StoredState {
     /// Session records by client identifier.
     pub sessions: BTreeMap<String, Vec<u8>>,
+    /// Session message records (see [`Table::Messages`]).
+    pub messages: BTreeMap<String, Vec<u8>>,
     /// Retained-message records by topic name.
     pub retained: BTreeMap<String, Vec<u8>>,
 }
@@ -133,6 +153,7 @@ impl StoredState {
     fn table_mut(&mut self, t: Table) -> &mut BTreeMap<String, Vec<u8>> {
         match t {
             Table::Sessions => &mut self.sessions,
+            Table::Messages => &mut self.messages,
             Table::Retained => &mut self.retained,
         }
     }
@@ -169,7 +190,8 @@ pub struct RestoreReport {
     /// Sessions restored.
     pub sessions: usize,
     /// Sessions whose expiry had passed: ended (and deleted from the store
-    /// with the next [`Broker::take_store_ops`]).
+    /// with the next [`Broker::take_store_ops`], as are message records
+    /// without a session).
     pub expired_sessions: usize,
     /// Subscriptions restored.
     pub subscriptions: usize,
@@ -191,9 +213,54 @@ pub(crate) struct Dirty {
     wall_base: u64,
     sessions: BTreeSet<Arc<str>>,
     retained: BTreeSet<Arc<str>>,
-    /// Sessions that have a record in the store (so that a session which
-    /// never needed one costs no delete).
-    stored: HashSet<Arc<str>>,
+    /// What the store holds for each stored session (a session which never
+    /// needed a record has none and costs no delete).
+    shadows: HashMap<Arc<str>, Shadow>,
+}
+
+/// The store's view of one session, as last reported.
+#[derive(Debug, Default)]
+struct Shadow {
+    /// The session record (empty: none stored).
+    record: Vec<u8>,
+    /// Messages in flight by packet id.
+    flight: BTreeMap<u16, (Delivery, OutState)>,
+    /// Queued messages with their sequence numbers, in order.
+    queue: VecDeque<(u64, Delivery)>,
+    next_seq: u64,
+}
+
+fn same(a: &Delivery, b: &Delivery) -> bool {
+    Arc::ptr_eq(&a.message, &b.message)
+        && a.qos == b.qos
+        && a.retain == b.retain
+        && a.subscription_ids == b.subscription_ids
+}
+
+fn flight_key(client: &str, id: u16) -> Arc<str> {
+    Arc::from(format!("{client}\0f{id:04x}"))
+}
+
+fn queue_key(client: &str, seq: u64) -> Arc<str> {
+    Arc::from(format!("{client}\0q{seq:016x}"))
+}
+
+/// Splits a message key into client id and, for an in-flight message, its
+/// packet id or, for a queued one, its sequence number.
+fn parse_message_key(key: &str) -> Option<(&str, Result<u16, u64>)> {
+    let (client, rest) = key.split_once('\0')?;
+    let hex = |s: &str, n: usize| {
+        (s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u64::from_str_radix(s, 16).ok())
+            .flatten()
+    };
+    if let Some(id) = rest.strip_prefix('f') {
+        let id = u16::try_from(hex(id, 4)?).ok().filter(|&i| i != 0)?;
+        Some((client, Ok(id)))
+    } else {
+        let seq = hex(rest.strip_prefix('q')?, 16)?;
+        Some((client, Err(seq)))
+    }
 }
 
 impl<A: Authorizer> Broker<A> {
@@ -235,11 +302,55 @@ impl<A: Authorizer> Broker<A> {
         now: Millis,
     ) -> Result<RestoreReport, RestoreError> {
         let from_wall = |w: u64| w.saturating_sub(wall_base);
-        let mut sessions = Vec::with_capacity(state.sessions.len());
+        // Read everything first: an unreadable record changes nothing.
+        let mut sessions: BTreeMap<&str, (StoredSession, Shadow)> = BTreeMap::new();
         for (key, value) in &state.sessions {
             let mut r = Reader::new(Table::Sessions, key, value);
-            let s = r.session(from_wall)?;
-            sessions.push((key, s));
+            let s = r.session(&from_wall)?;
+            let shadow = Shadow {
+                record: value.clone(),
+                ..Shadow::default()
+            };
+            sessions.insert(key, (s, shadow));
+        }
+        // Message records of sessions that are not stored (left behind).
+        let mut orphans: HashMap<&str, Shadow> = HashMap::new();
+        for (key, value) in &state.messages {
+            let mut r = Reader::new(Table::Messages, key, value);
+            let Some((client, which)) = parse_message_key(key) else {
+                return r.err("key is not {client}\\0f{id} or {client}\\0q{sequence}");
+            };
+            r.format()?;
+            let shadow = match sessions.get_mut(client) {
+                Some((_, shadow)) => shadow,
+                None => orphans.entry(client).or_default(),
+            };
+            match which {
+                Ok(id) => {
+                    let state = r.out_state()?;
+                    let delivery = r.delivery(&from_wall)?;
+                    let want = if state == OutState::AwaitPubAck {
+                        QoS::AtLeastOnce
+                    } else {
+                        QoS::ExactlyOnce
+                    };
+                    if delivery.qos != want {
+                        return r.err("in-flight message's QoS does not match its state");
+                    }
+                    r.end()?;
+                    shadow.flight.insert(id, (delivery, state));
+                }
+                Err(seq) => {
+                    let d = r.delivery(&from_wall)?;
+                    if d.qos == QoS::AtMostOnce {
+                        return r.err("queued message with QoS 0");
+                    }
+                    r.end()?;
+                    // Keys sort by sequence: the queue comes in order.
+                    shadow.queue.push_back((seq, d));
+                    shadow.next_seq = seq.saturating_add(1);
+                }
+            }
         }
         let mut retained = Vec::with_capacity(state.retained.len());
         for (key, value) in &state.retained {
@@ -252,8 +363,13 @@ impl<A: Authorizer> Broker<A> {
 
         self.enable_persistence(wall_base);
         let mut report = RestoreReport::default();
-        for (key, stored) in sessions {
-            let client: Arc<str> = Arc::from(key.as_str());
+        for (client, shadow) in orphans {
+            let client: Arc<str> = Arc::from(client);
+            self.shadow_insert(&client, shadow);
+            self.mark_session(&client);
+        }
+        for (key, (stored, shadow)) in sessions {
+            let client: Arc<str> = Arc::from(key);
             let StoredSession {
                 next_id,
                 version,
@@ -261,8 +377,6 @@ impl<A: Authorizer> Broker<A> {
                 expires_at,
                 subscriptions,
                 incoming_qos2,
-                in_flight,
-                queue,
             } = stored;
             // An attached session restored: its connection is gone, its
             // expiry starts now.
@@ -270,11 +384,24 @@ impl<A: Authorizer> Broker<A> {
                 u32::MAX => None,
                 e => Some(expires_at.unwrap_or(now + u64::from(e) * 1000)),
             };
-            if expiry == 0 || expires_at.is_some_and(|t| t <= now) {
+            let expired = expiry == 0 || expires_at.is_some_and(|t| t <= now);
+            let in_flight: BTreeMap<u16, InFlight> = shadow
+                .flight
+                .iter()
+                .map(|(id, (d, st))| {
+                    (
+                        *id,
+                        InFlight {
+                            delivery: d.clone(),
+                            state: *st,
+                        },
+                    )
+                })
+                .collect();
+            let queue: VecDeque<Delivery> = shadow.queue.iter().map(|(_, d)| d.clone()).collect();
+            self.shadow_insert(&client, shadow);
+            if expired {
                 report.expired_sessions += 1;
-                if let Some(p) = self.persist.as_mut() {
-                    p.stored.insert(client.clone());
-                }
                 self.mark_session(&client);
                 continue;
             }
@@ -315,10 +442,7 @@ impl<A: Authorizer> Broker<A> {
                 self.named_timers
                     .push(Reverse((at, NamedTimer::Session(client.clone()))));
             }
-            self.sessions.insert(client.clone(), s);
-            if let Some(p) = self.persist.as_mut() {
-                p.stored.insert(client);
-            }
+            self.sessions.insert(client, s);
             report.sessions += 1;
         }
         for (key, m) in retained {
@@ -334,8 +458,14 @@ impl<A: Authorizer> Broker<A> {
         Ok(report)
     }
 
-    /// The changes since the last call, each record as it stands now. Empty
-    /// when persistence is not enabled.
+    fn shadow_insert(&mut self, client: &Arc<str>, shadow: Shadow) {
+        if let Some(p) = self.persist.as_mut() {
+            p.shadows.insert(client.clone(), shadow);
+        }
+    }
+
+    /// The changes since the last call, bringing the store to the state as
+    /// it stands now. Empty when persistence is not enabled.
     pub fn take_store_ops(&mut self) -> Vec<StoreOp> {
         let Some(p) = self.persist.as_mut() else {
             return Vec::new();
@@ -351,20 +481,29 @@ impl<A: Authorizer> Broker<A> {
             match self.sessions.get(&client) {
                 // A session that ends with its connection is never stored.
                 Some(s) if s.expiry != 0 => {
-                    let value = encode_session(s, base);
-                    p.stored.insert(client.clone());
-                    ops.push(StoreOp::Put {
-                        table: Table::Sessions,
-                        key: client,
-                        value,
-                    });
+                    let sh = p.shadows.entry(client.clone()).or_default();
+                    sync_session(&client, s, sh, base, &mut ops);
                 }
                 _ => {
-                    if p.stored.remove(&client) {
-                        ops.push(StoreOp::Delete {
-                            table: Table::Sessions,
-                            key: client,
-                        });
+                    if let Some(sh) = p.shadows.remove(&client) {
+                        if !sh.record.is_empty() {
+                            ops.push(StoreOp::Delete {
+                                table: Table::Sessions,
+                                key: client.clone(),
+                            });
+                        }
+                        for id in sh.flight.keys() {
+                            ops.push(StoreOp::Delete {
+                                table: Table::Messages,
+                                key: flight_key(&client, *id),
+                            });
+                        }
+                        for (seq, _) in &sh.queue {
+                            ops.push(StoreOp::Delete {
+                                table: Table::Messages,
+                                key: queue_key(&client, *seq),
+                            });
+                        }
                     }
                 }
             }
@@ -390,16 +529,18 @@ impl<A: Authorizer> Broker<A> {
         ops
     }
 
-    /// Every durable record as it stands (a full snapshot, independent of
-    /// the dirty set): what a store would hold after all changes were
-    /// applied.
+    /// Every durable record as it stands, numbered afresh (a full snapshot,
+    /// independent of what was reported before): what a new store would be
+    /// given.
     pub fn stored_state(&self, wall_base: u64) -> StoredState {
         let mut st = StoredState::default();
         for (client, s) in &self.sessions {
-            if s.expiry != 0 {
-                st.sessions
-                    .insert(client.to_string(), encode_session(s, wall_base));
+            if s.expiry == 0 {
+                continue;
             }
+            let mut ops = Vec::new();
+            sync_session(client, s, &mut Shadow::default(), wall_base, &mut ops);
+            st.apply(ops);
         }
         for (topic, m) in &self.retained {
             let mut w = vec![FORMAT];
@@ -446,6 +587,99 @@ fn assigned_number(client: &str) -> Option<u64> {
 
 // ---- encoding ---------------------------------------------------------------
 
+/// Brings the store's view of one session (`sh`) to the session as it
+/// stands, pushing the ops that do it.
+fn sync_session(
+    client: &Arc<str>,
+    s: &Session,
+    sh: &mut Shadow,
+    base: u64,
+    ops: &mut Vec<StoreOp>,
+) {
+    let record = encode_session(s, base);
+    if record != sh.record {
+        ops.push(StoreOp::Put {
+            table: Table::Sessions,
+            key: client.clone(),
+            value: record.clone(),
+        });
+        sh.record = record;
+    }
+    // In flight: by packet id.
+    let gone: Vec<u16> = sh
+        .flight
+        .keys()
+        .filter(|id| !s.in_flight.contains_key(id))
+        .copied()
+        .collect();
+    for id in gone {
+        sh.flight.remove(&id);
+        ops.push(StoreOp::Delete {
+            table: Table::Messages,
+            key: flight_key(client, id),
+        });
+    }
+    for (id, f) in &s.in_flight {
+        let known = sh
+            .flight
+            .get(id)
+            .is_some_and(|(d, st)| *st == f.state && same(d, &f.delivery));
+        if !known {
+            let mut w = Vec::with_capacity(64 + f.delivery.message.payload.len());
+            w.push(FORMAT);
+            w.push(match f.state {
+                OutState::AwaitPubAck => 0,
+                OutState::AwaitPubRec => 1,
+                OutState::AwaitPubComp => 2,
+            });
+            put_delivery(&mut w, &f.delivery, base);
+            ops.push(StoreOp::Put {
+                table: Table::Messages,
+                key: flight_key(client, *id),
+                value: w,
+            });
+            sh.flight.insert(*id, (f.delivery.clone(), f.state));
+        }
+    }
+    // Queue: entries leave at the front and arrive at the back. Find how
+    // many stored entries left (the first `k` for which the rest of the
+    // stored queue is the start of the current one; all of them when
+    // nothing else matches), then store what arrived.
+    let stored = sh.queue.len();
+    let left = (0..=stored)
+        .find(|&k| {
+            stored - k <= s.queue.len()
+                && sh
+                    .queue
+                    .iter()
+                    .skip(k)
+                    .zip(s.queue.iter())
+                    .all(|((_, a), b)| same(a, b))
+        })
+        .unwrap_or(stored);
+    for _ in 0..left {
+        if let Some((seq, _)) = sh.queue.pop_front() {
+            ops.push(StoreOp::Delete {
+                table: Table::Messages,
+                key: queue_key(client, seq),
+            });
+        }
+    }
+    for d in s.queue.iter().skip(sh.queue.len()) {
+        let seq = sh.next_seq;
+        sh.next_seq += 1;
+        let mut w = Vec::with_capacity(64 + d.message.payload.len());
+        w.push(FORMAT);
+        put_delivery(&mut w, d, base);
+        ops.push(StoreOp::Put {
+            table: Table::Messages,
+            key: queue_key(client, seq),
+            value: w,
+        });
+        sh.queue.push_back((seq, d.clone()));
+    }
+}
+
 fn encode_session(s: &Session, base: u64) -> Vec<u8> {
     let mut w = Vec::with_capacity(64);
     w.push(FORMAT);
@@ -470,20 +704,6 @@ fn encode_session(s: &Session, base: u64) -> Vec<u8> {
     put_len(&mut w, s.incoming_qos2.len());
     for id in &s.incoming_qos2 {
         w.extend_from_slice(&id.to_be_bytes());
-    }
-    put_len(&mut w, s.in_flight.len());
-    for (id, f) in &s.in_flight {
-        w.extend_from_slice(&id.to_be_bytes());
-        w.push(match f.state {
-            OutState::AwaitPubAck => 0,
-            OutState::AwaitPubRec => 1,
-            OutState::AwaitPubComp => 2,
-        });
-        put_delivery(&mut w, &f.delivery, base);
-    }
-    put_len(&mut w, s.queue.len());
-    for d in &s.queue {
-        put_delivery(&mut w, d, base);
     }
     w
 }
@@ -584,8 +804,6 @@ struct StoredSession {
     expires_at: Option<Millis>,
     subscriptions: Vec<(String, Subscribed)>,
     incoming_qos2: BTreeSet<u16>,
-    in_flight: BTreeMap<u16, InFlight>,
-    queue: VecDeque<Delivery>,
 }
 
 struct Reader<'a> {
@@ -711,6 +929,18 @@ impl<'a> Reader<'a> {
         )
     }
 
+    fn out_state(&mut self) -> Result<OutState, RestoreError> {
+        match self.u8()? {
+            0 => Ok(OutState::AwaitPubAck),
+            1 => Ok(OutState::AwaitPubRec),
+            2 => Ok(OutState::AwaitPubComp),
+            _ => {
+                self.pos -= 1;
+                self.err("unknown in-flight state")
+            }
+        }
+    }
+
     fn format(&mut self) -> Result<(), RestoreError> {
         if self.u8()? != FORMAT {
             self.pos -= 1;
@@ -781,41 +1011,6 @@ impl<'a> Reader<'a> {
             }
             incoming_qos2.insert(id);
         }
-        let mut in_flight = BTreeMap::new();
-        for _ in 0..self.count(3)? {
-            let id = self.u16()?;
-            if id == 0 {
-                self.pos -= 2;
-                return self.err("packet id 0");
-            }
-            let state = match self.u8()? {
-                0 => OutState::AwaitPubAck,
-                1 => OutState::AwaitPubRec,
-                2 => OutState::AwaitPubComp,
-                _ => {
-                    self.pos -= 1;
-                    return self.err("unknown in-flight state");
-                }
-            };
-            let delivery = self.delivery(&from_wall)?;
-            let want = if state == OutState::AwaitPubAck {
-                QoS::AtLeastOnce
-            } else {
-                QoS::ExactlyOnce
-            };
-            if delivery.qos != want {
-                return self.err("in-flight message's QoS does not match its state");
-            }
-            in_flight.insert(id, InFlight { delivery, state });
-        }
-        let mut queue = VecDeque::new();
-        for _ in 0..self.count(4)? {
-            let d = self.delivery(&from_wall)?;
-            if d.qos == QoS::AtMostOnce {
-                return self.err("queued message with QoS 0");
-            }
-            queue.push_back(d);
-        }
         self.end()?;
         Ok(StoredSession {
             next_id,
@@ -824,8 +1019,6 @@ impl<'a> Reader<'a> {
             expires_at,
             subscriptions,
             incoming_qos2,
-            in_flight,
-            queue,
         })
     }
 
@@ -896,6 +1089,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn message_keys_round_trip() {
+        assert_eq!(
+            parse_message_key(&flight_key("a/b", 7)),
+            Some(("a/b", Ok(7)))
+        );
+        assert_eq!(
+            parse_message_key(&queue_key("c", 0x1234)),
+            Some(("c", Err(0x1234)))
+        );
+        assert_eq!(parse_message_key("c\0f0000"), None);
+        assert_eq!(parse_message_key("c\0x0001"), None);
+        assert_eq!(parse_message_key("c\0q12"), None);
+        assert_eq!(parse_message_key("no-separator"), None);
+    }
+
+    #[test]
     fn assigned_numbers_are_recognised() {
         assert_eq!(assigned_number("mqttkit-0000000a"), Some(10));
         assert_eq!(assigned_number("mqttkit-0000000"), None);
@@ -945,19 +1154,41 @@ mod tests {
             },
         );
         s.queue.push_back(d);
-        let rec = encode_session(&s, 100);
         let from_wall = |w: u64| w.saturating_sub(100);
+        let mut ops = Vec::new();
+        sync_session(&Arc::from("c"), &s, &mut Shadow::default(), 100, &mut ops);
+        let mut st = StoredState::default();
+        st.apply(ops);
+        assert_eq!((st.sessions.len(), st.messages.len()), (1, 2));
+        let rec = st.sessions["c"].clone();
         let full = Reader::new(Table::Sessions, "c", &rec)
             .session(from_wall)
             .map_err(|e| e.to_string())
             .expect("whole record reads");
         assert_eq!(full.expires_at, Some(1000));
-        assert_eq!(full.queue.len(), 1);
-        assert_eq!(full.queue[0].message.expires_at, Some(5000));
+        assert_eq!(full.incoming_qos2.len(), 1);
         for cut in 0..rec.len() {
             let r = Reader::new(Table::Sessions, "c", &rec[..cut]).session(from_wall);
             let e = r.err().expect("a truncated record is refused");
             assert!(e.offset <= cut, "{e}");
+        }
+        for (key, msg) in &st.messages {
+            let (_, which) = parse_message_key(key).expect("well-formed key");
+            let read = |b: &[u8]| {
+                let mut r = Reader::new(Table::Messages, key, b);
+                r.format()?;
+                if which.is_ok() {
+                    r.out_state()?;
+                }
+                let d = r.delivery(&from_wall)?;
+                r.end()?;
+                Ok::<_, RestoreError>(d)
+            };
+            let d = read(msg).expect("whole record reads");
+            assert_eq!(d.message.expires_at, Some(5000));
+            for cut in 0..msg.len() {
+                assert!(read(&msg[..cut]).is_err(), "{key:?} cut at {cut}");
+            }
         }
         let mut longer = rec.clone();
         longer.push(0);

@@ -130,10 +130,22 @@ fn restored_model_behaves_as_the_original() {
         a.b.enable_persistence(BASE);
         let mut st = StoredState::default();
         build(v, &mut a, &mut st);
-        // What the dirty set produced is what a full snapshot holds.
-        assert_eq!(st, a.b.stored_state(BASE));
+        // One record per session, per message in flight or queued, per
+        // retained message; a full snapshot holds the same records (its
+        // queue sequence numbers start afresh).
         assert_eq!(st.sessions.len(), 2);
+        assert_eq!(st.messages.len(), 6);
         assert_eq!(st.retained.len(), 1);
+        let snap = a.b.stored_state(BASE);
+        assert_eq!(
+            (snap.sessions, snap.retained),
+            (st.sessions.clone(), st.retained.clone())
+        );
+        let mut ours: Vec<&Vec<u8>> = st.messages.values().collect();
+        let mut theirs: Vec<&Vec<u8>> = snap.messages.values().collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs);
 
         // Reference: the same broker keeps running; the clients' connections
         // are lost and they come back.
@@ -288,30 +300,57 @@ fn damaged_records_are_errors_never_panics() {
     w.b.enable_persistence(BASE);
     let mut st = StoredState::default();
     build(V5, &mut w, &mut st);
-    let good = st.sessions["sub"].clone();
-    // Every truncation is refused with the record named.
-    for cut in 0..good.len() {
-        let mut bad = st.clone();
-        bad.sessions.insert("sub".into(), good[..cut].to_vec());
-        let e = Broker::restore(config(), AllowAll, &bad, BASE, 0).expect_err("truncated");
-        assert_eq!(e.key, "sub");
-        assert!(e.to_string().contains("sessions record \"sub\""), "{e}");
-    }
-    // Every single-byte change either reads (a different but valid value)
-    // or is refused; none panics.
-    let mut refused = 0;
-    for i in 0..good.len() {
-        for x in [0x00u8, 0x01, 0x7f, 0xff] {
+    let (mkey, mgood) = st
+        .messages
+        .iter()
+        .find(|(k, _)| k.starts_with("sub\0q"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("a queued message record");
+    for (table, key, good) in [
+        (
+            Table::Sessions,
+            "sub".to_string(),
+            st.sessions["sub"].clone(),
+        ),
+        (Table::Messages, mkey, mgood),
+    ] {
+        let with = |rec: Vec<u8>| {
             let mut bad = st.clone();
-            let mut rec = good.clone();
-            rec[i] = x;
-            bad.sessions.insert("sub".into(), rec);
-            if Broker::restore(config(), AllowAll, &bad, BASE, 0).is_err() {
-                refused += 1;
+            match table {
+                Table::Sessions => bad.sessions.insert(key.clone(), rec),
+                _ => bad.messages.insert(key.clone(), rec),
+            };
+            bad
+        };
+        // Every truncation is refused with the record named.
+        for cut in 0..good.len() {
+            let bad = with(good[..cut].to_vec());
+            let e = Broker::restore(config(), AllowAll, &bad, BASE, 0).expect_err("truncated");
+            assert_eq!((e.table, &e.key), (table, &key));
+            assert!(
+                e.to_string().contains(&format!("{table} record {key:?}")),
+                "{e}"
+            );
+        }
+        // Every single-byte change either reads (a different but valid
+        // value) or is refused; none panics.
+        let mut refused = 0;
+        for i in 0..good.len() {
+            for x in [0x00u8, 0x01, 0x7f, 0xff] {
+                let mut rec = good.clone();
+                rec[i] = x;
+                if Broker::restore(config(), AllowAll, &with(rec), BASE, 0).is_err() {
+                    refused += 1;
+                }
             }
         }
+        assert!(refused > 0);
     }
-    assert!(refused > 0);
+    // A message key that is not one.
+    let mut bad = st.clone();
+    bad.messages.insert("sub".into(), vec![1]);
+    let e = Broker::restore(config(), AllowAll, &bad, BASE, 0).expect_err("bad key");
+    assert!(e.to_string().contains("key is not"), "{e}");
     // A record of another format version.
     let mut bad = st.clone();
     bad.retained.get_mut("r/t").unwrap()[0] = 99;
@@ -339,4 +378,120 @@ fn assigned_client_ids_are_not_handed_out_again_after_a_restore() {
     w2.send(1, Packet::Connect(c));
     sync(&mut w2, &mut st);
     assert_eq!(st.sessions.len(), 2, "a new id, not the stored one");
+}
+
+/// What a session holds, in a comparable form.
+fn contents(b: &Broker, client: &str) -> Option<String> {
+    let s = b.session(client)?;
+    let d = |d: &mqttkit_model::Delivery| {
+        format!(
+            "{}:{:?}:{:?}:{}:{:?}",
+            d.message.topic, d.message.payload, d.qos, d.retain, d.subscription_ids
+        )
+    };
+    let flight: Vec<String> = s
+        .in_flight
+        .iter()
+        .map(|(id, f)| format!("{id}:{:?}:{}", f.state, d(&f.delivery)))
+        .collect();
+    let queue: Vec<String> = s.queue.iter().map(d).collect();
+    Some(format!(
+        "{:?} {:?} {:?} {flight:?} {queue:?}",
+        s.subscriptions, s.incoming_qos2, s.expiry
+    ))
+}
+
+#[test]
+fn the_reported_changes_track_a_random_run() {
+    let clients = ["s1", "s2", "s3"];
+    let mut w = World::new(Config {
+        max_inflight: 3,
+        max_queued_messages: 50,
+        ..Config::default()
+    });
+    w.b.enable_persistence(BASE);
+    let mut st = StoredState::default();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut conn_of: [Option<u64>; 3] = [None; 3];
+    let mut conn_id = 100;
+    let mut pid = 0u16;
+    w.connect(1, V5, "publisher", true);
+    for step in 0..3000 {
+        let i = next(3) as usize;
+        match next(6) {
+            0 => {
+                // (Re)connect, persistent.
+                if let Some(c) = conn_of[i].take() {
+                    w.b.connection_lost(c, w.now);
+                    w.pump();
+                }
+                conn_id += 1;
+                let v = if i == 1 { V3_1_1 } else { V5 };
+                if !w.connect(conn_id, v, clients[i], false) {
+                    // New session: subscribe (a resumed one keeps its own).
+                    w.subscribe(conn_id, "t/#", QoS::ExactlyOnce);
+                }
+                conn_of[i] = Some(conn_id);
+            }
+            1 => {
+                if let Some(c) = conn_of[i].take() {
+                    w.b.connection_lost(c, w.now);
+                    w.pump();
+                }
+            }
+            2 | 3 => {
+                pid = pid % 1000 + 1;
+                let qos = if next(2) == 0 {
+                    QoS::AtLeastOnce
+                } else {
+                    QoS::ExactlyOnce
+                };
+                w.publish(1, "t/x", format!("p{step}").as_bytes(), qos, pid);
+                for p in w.take(1) {
+                    if let Packet::PubRec(r) = p.packet() {
+                        w.send(1, Packet::PubRel(PubRel::new(r.packet_id)));
+                    }
+                }
+                w.take(1);
+            }
+            _ => {
+                // A connected subscriber answers some of what it got.
+                let Some(c) = conn_of[i] else { continue };
+                for p in w.take(c) {
+                    if next(4) == 0 {
+                        continue;
+                    }
+                    match p.packet() {
+                        Packet::Publish(p) if p.qos == QoS::AtLeastOnce => {
+                            w.send(c, Packet::PubAck(PubAck::new(p.packet_id.unwrap())))
+                        }
+                        Packet::Publish(p) if p.qos == QoS::ExactlyOnce => {
+                            w.send(c, Packet::PubRec(PubRec::new(p.packet_id.unwrap())))
+                        }
+                        Packet::PubRel(r) => w.send(c, Packet::PubComp(PubComp::new(r.packet_id))),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        sync(&mut w, &mut st);
+        if step % 500 == 499 {
+            let (b, _) = Broker::restore(config(), AllowAll, &st, BASE, w.now).unwrap();
+            for c in clients {
+                assert_eq!(contents(&b, c), contents(&w.b, c), "{c} at step {step}");
+            }
+        }
+    }
+    let total: usize = clients
+        .iter()
+        .filter_map(|c| w.b.session(c))
+        .map(|s| s.queue.len() + s.in_flight.len())
+        .sum();
+    assert_eq!(st.messages.len(), total, "no record left behind");
 }
