@@ -306,7 +306,7 @@ impl<A: Authorizer> Broker<A> {
         let mut sessions: BTreeMap<&str, (StoredSession, Shadow)> = BTreeMap::new();
         for (key, value) in &state.sessions {
             let mut r = Reader::new(Table::Sessions, key, value);
-            let s = r.session(&from_wall)?;
+            let s = r.session(from_wall)?;
             let shadow = Shadow {
                 record: value.clone(),
                 ..Shadow::default()
