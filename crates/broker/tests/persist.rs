@@ -272,3 +272,31 @@ async fn one_store_serves_one_broker() {
     // Free again once the first has stopped.
     start(dir.path()).await.unwrap().shutdown().await;
 }
+
+/// A core that keeps nothing: it cannot be given a data directory.
+struct Stateless;
+
+impl mqttkit_broker::Core for Stateless {
+    fn connection_opened(&mut self, _: mqttkit_broker::ConnId, _: mqttkit_broker::Millis) {}
+    fn bytes_received(&mut self, _: mqttkit_broker::ConnId, _: &[u8], _: mqttkit_broker::Millis) {}
+    fn connection_lost(&mut self, _: mqttkit_broker::ConnId, _: mqttkit_broker::Millis) {}
+    fn handle_timeout(&mut self, _: mqttkit_broker::Millis) {}
+    fn poll_output(&mut self) -> Option<mqttkit_broker::Output> {
+        None
+    }
+    fn next_deadline(&self) -> Option<mqttkit_broker::Millis> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_core_without_persistence_refuses_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Builder::default()
+        .listen_tcp("127.0.0.1:0".parse().unwrap())
+        .data_dir(dir.path())
+        .start(Stateless)
+        .await
+        .expect_err("refused");
+    assert!(e.to_string().contains("cannot keep state"), "{e}");
+}
