@@ -495,3 +495,44 @@ fn the_reported_changes_track_a_random_run() {
         .sum();
     assert_eq!(st.messages.len(), total, "no record left behind");
 }
+
+mod arbitrary_records {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever bytes a store holds, a restore returns a broker or an
+        /// error; it never panics.
+        #[test]
+        fn any_bytes_restore_or_fail_cleanly(
+            session in proptest::collection::vec(any::<u8>(), 0..64),
+            message in proptest::collection::vec(any::<u8>(), 0..96),
+            retained in proptest::collection::vec(any::<u8>(), 0..96),
+            seq in any::<u64>(),
+        ) {
+            let mut st = StoredState::default();
+            let with_format = |mut v: Vec<u8>| {
+                // Most arbitrary records start with the right format byte,
+                // so that decoding goes past the first check.
+                if let Some(b) = v.first_mut() {
+                    *b = 1;
+                }
+                v
+            };
+            st.sessions.insert("c".into(), with_format(session));
+            st.messages.insert(format!("c\0q{seq:016x}"), with_format(message.clone()));
+            st.messages.insert("c\0f0001".into(), with_format(message));
+            st.retained.insert("r".into(), with_format(retained));
+            match Broker::restore(Config::default(), AllowAll, &st, BASE, 0) {
+                Ok((b, report)) => {
+                    prop_assert!(b.session_count() <= 1);
+                    prop_assert!(report.queued + report.in_flight <= 2);
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    prop_assert!(text.contains("record") && text.contains("at byte"), "{}", text);
+                }
+            }
+        }
+    }
+}
