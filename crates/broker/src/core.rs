@@ -6,6 +6,7 @@
 //! the model (`mqttkit-model`); tests drive the I/O layer with small fakes.
 
 use bytes::Bytes;
+use mqttkit_model::persist::{RestoreReport, StoreOp, StoredState};
 
 /// Identifies one client connection for its whole life (never reused).
 pub type ConnId = u64;
@@ -45,4 +46,25 @@ pub trait Core: Send + 'static {
     fn poll_output(&mut self) -> Option<Output>;
     /// When [`handle_timeout`](Core::handle_timeout) should next be called.
     fn next_deadline(&self) -> Option<Millis>;
+
+    /// Persistence: loads stored records into this (fresh) core and starts
+    /// reporting changes. `wall_base` is the wall-clock time (ms since the
+    /// Unix epoch) at model time 0; `now` is the current model time. The
+    /// default refuses: a core that keeps no durable state cannot be run
+    /// with a data directory.
+    fn restore(
+        &mut self,
+        state: &StoredState,
+        wall_base: u64,
+        now: Millis,
+    ) -> Result<RestoreReport, String> {
+        let _ = (state, wall_base, now);
+        Err("this core cannot keep state across restarts".into())
+    }
+
+    /// Persistence: the durable changes since the last call. The I/O layer
+    /// commits them before it writes the bytes produced with them.
+    fn take_store_ops(&mut self) -> Vec<StoreOp> {
+        Vec::new()
+    }
 }

@@ -24,11 +24,13 @@
 mod core;
 mod reference;
 mod server;
+mod store;
 mod tls;
 mod ws;
 
 pub use crate::core::{ConnId, Core, Millis, Output};
 pub use crate::server::{Bound, Builder, Limits, Running, Transport};
+pub use crate::store::{Store, FILE_NAME as STORE_FILE_NAME};
 pub use crate::tls::{tls_config, tls_config_from_pem};
 pub use mqttkit_model as model;
 pub use tokio_rustls::rustls;

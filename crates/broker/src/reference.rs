@@ -1,5 +1,6 @@
 //! The reference broker: the model's broker core behind the I/O layer.
 
+use mqttkit_model::persist::{RestoreReport, StoreOp, StoredState};
 use mqttkit_model::{Authorizer, Broker};
 use tracing::debug;
 
@@ -42,5 +43,18 @@ impl<A: Authorizer + 'static> Core for Broker<A> {
 
     fn next_deadline(&self) -> Option<Millis> {
         Broker::next_deadline(self)
+    }
+
+    fn restore(
+        &mut self,
+        state: &StoredState,
+        wall_base: u64,
+        now: Millis,
+    ) -> Result<RestoreReport, String> {
+        self.load(state, wall_base, now).map_err(|e| e.to_string())
+    }
+
+    fn take_store_ops(&mut self) -> Vec<StoreOp> {
+        Broker::take_store_ops(self)
     }
 }

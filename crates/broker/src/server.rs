@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,9 +23,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::core::{ConnId, Core, Millis, Output};
+use crate::store::Store;
 
 /// Events from the socket tasks to the core task.
 #[derive(Debug)]
@@ -118,6 +120,7 @@ pub struct Bound {
 pub struct Builder {
     listeners: Vec<(SocketAddr, Transport)>,
     limits: Limits,
+    data_dir: Option<PathBuf>,
 }
 
 impl Builder {
@@ -150,10 +153,25 @@ impl Builder {
         self
     }
 
+    /// Keeps durable state (sessions, their subscriptions and messages,
+    /// retained messages) in this directory: restored on start, and
+    /// committed to disk before any acknowledgement that depends on it is
+    /// written. The core must support persistence ([`Core::restore`]).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
     /// Binds the listeners and starts serving with `core`. Must be called
     /// inside a tokio runtime. With no listener configured, listens on
     /// 127.0.0.1 with a port the OS chooses.
-    pub async fn start<C: Core>(self, core: C) -> io::Result<Running> {
+    pub async fn start<C: Core>(self, mut core: C) -> io::Result<Running> {
+        // Model time 0 is now; the store records wall-clock times.
+        let clock = Instant::now();
+        let store = match &self.data_dir {
+            Some(dir) => Some(open_store(dir, &mut core)?),
+            None => None,
+        };
         let wanted = if self.listeners.is_empty() {
             vec![(SocketAddr::from(([127, 0, 0, 1], 0)), Transport::Tcp)]
         } else {
@@ -190,7 +208,7 @@ impl Builder {
             )));
         }
         drop(events_tx);
-        let core_task = tokio::spawn(core_loop(core, events_rx, stop_rx, limits));
+        let core_task = tokio::spawn(core_loop(core, events_rx, stop_rx, limits, clock, store));
         Ok(Running {
             addrs: bound,
             stop: stop_tx,
@@ -418,14 +436,62 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let _ = wr.shutdown().await;
 }
 
+/// Opens the store in `dir`, restores `core` from it and commits what the
+/// restore changed (sessions and retained messages that expired while the
+/// broker was down).
+fn open_store<C: Core>(dir: &std::path::Path, core: &mut C) -> io::Result<Arc<Store>> {
+    let wall_base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let (store, state) = Store::open(dir)?;
+    let report = core.restore(&state, wall_base, 0).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("data store {}: {e}", store.path().display()),
+        )
+    })?;
+    info!(
+        path = %store.path().display(),
+        sessions = report.sessions,
+        expired_sessions = report.expired_sessions,
+        subscriptions = report.subscriptions,
+        queued = report.queued,
+        in_flight = report.in_flight,
+        incoming_qos2 = report.incoming_qos2,
+        retained = report.retained,
+        expired_retained = report.expired_retained,
+        "state restored"
+    );
+    store.apply(&core.take_store_ops())?;
+    Ok(Arc::new(store))
+}
+
+/// Makes the core's durable changes durable (one transaction, synced to
+/// disk) before the bytes produced with them are written. Runs on the
+/// blocking pool; the core task waits, so nothing reaches a socket first,
+/// and events arriving meanwhile form the next, larger batch (group
+/// commit).
+async fn commit<C: Core>(core: &mut C, store: &Arc<Store>) -> io::Result<()> {
+    let ops = core.take_store_ops();
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.apply(&ops)).await {
+        Ok(r) => r,
+        Err(e) => Err(io::Error::other(format!("store task failed: {e}"))),
+    }
+}
+
 /// The core task: the only owner of the protocol state.
 async fn core_loop<C: Core>(
     mut core: C,
     mut events: mpsc::Receiver<Event>,
     mut stop: watch::Receiver<bool>,
     limits: Arc<Limits>,
+    start: Instant,
+    store: Option<Arc<Store>>,
 ) {
-    let start = Instant::now();
     let now = |start: Instant| -> Millis { start.elapsed().as_millis() as Millis };
     let mut conns: HashMap<ConnId, Writer> = HashMap::new();
     let mut out: HashMap<ConnId, BytesMut> = HashMap::new();
@@ -452,7 +518,21 @@ async fn core_loop<C: Core>(
             _ = sleep => core.handle_timeout(now(start)),
             _ = stop.changed() => break,
         }
-        drain_outputs(&mut core, &mut conns, &mut out, &limits, now(start));
+        let drained = drain_outputs(
+            &mut core,
+            &mut conns,
+            &mut out,
+            &limits,
+            now(start),
+            store.as_ref(),
+        )
+        .await;
+        if let Err(e) = drained {
+            // Nothing the store could not keep is acknowledged: stop
+            // serving instead.
+            error!(error = %e, "cannot persist state: closing every connection and stopping");
+            break;
+        }
     }
     for (_, w) in conns.drain() {
         let _ = w.tx.send(WriteCmd::Close);
@@ -483,13 +563,14 @@ fn handle<C: Core>(core: &mut C, conns: &mut HashMap<ConnId, Writer>, ev: Event,
     }
 }
 
-fn drain_outputs<C: Core>(
+async fn drain_outputs<C: Core>(
     core: &mut C,
     conns: &mut HashMap<ConnId, Writer>,
     out: &mut HashMap<ConnId, BytesMut>,
     limits: &Limits,
     now: Millis,
-) {
+    store: Option<&Arc<Store>>,
+) -> io::Result<()> {
     let mut closed = Vec::new();
     // Closing a connection tells the core, which may produce more output
     // (a will to deliver): loop until the core has nothing left.
@@ -504,6 +585,11 @@ fn drain_outputs<C: Core>(
                 Output::Close { conn } => closed.push(conn),
             }
         }
+        // Durability before acknowledgement: the state behind every
+        // PUBACK, PUBREC and PUBCOMP in `out` is on disk before they leave.
+        if let Some(store) = store {
+            commit(core, store).await?;
+        }
         for (conn, buf) in out.drain() {
             let Some(w) = conns.get(&conn) else { continue };
             let n = buf.len();
@@ -516,7 +602,7 @@ fn drain_outputs<C: Core>(
             let _ = w.tx.send(WriteCmd::Data(buf.freeze()));
         }
         if closed.is_empty() {
-            return;
+            return Ok(());
         }
         for conn in closed.drain(..) {
             if let Some(w) = conns.remove(&conn) {

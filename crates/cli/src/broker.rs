@@ -49,6 +49,9 @@ pub struct Args {
     /// Keep Alive imposed on MQTT 5.0 clients (seconds).
     #[arg(long, value_name = "SECONDS")]
     server_keep_alive: Option<u16>,
+    /// Keep sessions, their messages and retained messages in this directory across restarts.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -77,6 +80,9 @@ async fn serve(args: Args) -> ExitCode {
         max_connections: args.max_connections,
         ..Limits::default()
     });
+    if let Some(dir) = &args.data_dir {
+        builder = builder.data_dir(dir);
+    }
     let mut tcp = args.listen.clone();
     if tcp.is_empty() && args.ws.is_empty() && args.tls.is_empty() {
         tcp.push(SocketAddr::from(([127, 0, 0, 1], 1883)));

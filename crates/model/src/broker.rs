@@ -30,6 +30,9 @@ use crate::session::{InFlight, OutState, Session, Subscribed};
 use crate::topic::{matches, FilterKind, SubscriptionTree};
 use crate::{ConnId, Millis};
 
+#[path = "persist.rs"]
+pub mod persist;
+
 /// What the broker asks its I/O layer to do, or reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -157,6 +160,8 @@ pub struct Broker<A: Authorizer = AllowAll> {
     next_assigned: u64,
     stats: Stats,
     authenticator: Option<Box<dyn Authenticator>>,
+    /// Durable changes not yet taken (persistence enabled), see `persist`.
+    persist: Option<persist::Dirty>,
 }
 
 impl Broker<AllowAll> {
@@ -188,6 +193,7 @@ impl<A: Authorizer> Broker<A> {
             next_assigned: 0,
             stats: Stats::default(),
             authenticator: None,
+            persist: None,
         }
     }
 
@@ -288,6 +294,7 @@ impl<A: Authorizer> Broker<A> {
                     if !self.conns.contains_key(&conn) {
                         return;
                     }
+                    self.mark_conn(conn);
                 }
                 Ok(None) => break,
                 Err(DecodeError::Incomplete { .. }) => break,
@@ -745,6 +752,7 @@ impl<A: Authorizer> Broker<A> {
     /// A message accepted from a publisher (or a will): retain, then route.
     fn accept_message(&mut self, m: Arc<Message>, now: Millis) {
         if m.retain {
+            self.mark_retained(&m.topic);
             if m.payload.is_empty() {
                 // MQTT-3.3.1-10/11: an empty retained message clears the topic
                 // and is not stored.
@@ -831,6 +839,7 @@ impl<A: Authorizer> Broker<A> {
     }
 
     fn deliver(&mut self, client: &Arc<str>, d: Delivery, now: Millis) {
+        self.mark_session(client);
         let Some(s) = self.sessions.get_mut(client) else {
             return;
         };
@@ -1238,6 +1247,7 @@ impl<A: Authorizer> Broker<A> {
             return;
         };
         let Some(client) = c.client else { return };
+        self.mark_session(&client);
         let Some(s) = self.sessions.get_mut(&client) else {
             return;
         };
@@ -1292,6 +1302,7 @@ impl<A: Authorizer> Broker<A> {
     }
 
     fn end_session_silently(&mut self, client: &Arc<str>) {
+        self.mark_session(client);
         if let Some(s) = self.sessions.remove(client) {
             for f in s.subscriptions.keys() {
                 let kind = if s.version.is_v5() {

@@ -29,11 +29,13 @@ pub mod testkit;
 pub mod topic;
 
 pub use auth::{AllowAll, Authorizer, Credentials, Refusal};
+pub use broker::persist;
 pub use broker::{Broker, DropReason, Output, Stats};
 pub use client::{Client, ClientConfig, ClientError, ClientEvent, CloseReason};
 pub use config::{Config, ShareStrategy};
 pub use enhanced_auth::{AuthExchange, AuthStart, AuthStep, Authenticator};
 pub use message::{Delivery, Message, MessageProperties};
+pub use persist::{RestoreError, RestoreReport, StoreOp, StoredState, Table};
 
 /// Identifies one client connection for its whole life (never reused).
 pub type ConnId = u64;

@@ -60,7 +60,7 @@ pub struct Session {
     pub queue: VecDeque<Delivery>,
     /// QoS 2 packet ids received and not yet released (PUBREL).
     pub incoming_qos2: BTreeSet<u16>,
-    next_id: u16,
+    pub(crate) next_id: u16,
 }
 
 impl Session {
