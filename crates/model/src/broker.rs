@@ -29,6 +29,8 @@ use crate::session::{InFlight, OutState, Session, Subscribed};
 use crate::topic::{matches, FilterKind, SubscriptionTree};
 use crate::{ConnId, Millis};
 
+mod sys;
+
 /// What the broker asks its I/O layer to do, or reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -153,6 +155,7 @@ pub struct Broker<A: Authorizer = AllowAll> {
     rng: u64,
     next_assigned: u64,
     stats: Stats,
+    sys: sys::SysState,
 }
 
 impl Broker<AllowAll> {
@@ -167,6 +170,7 @@ impl<A: Authorizer> Broker<A> {
     pub fn with_authorizer(config: Config, auth: A) -> Self {
         let rng = config.seed | 1;
         Broker {
+            sys: sys::SysState::new(&config),
             config,
             auth,
             conns: HashMap::new(),
@@ -225,10 +229,7 @@ impl<A: Authorizer> Broker<A> {
     pub fn next_deadline(&self) -> Option<Millis> {
         let a = self.timers.peek().map(|Reverse((t, _))| *t);
         let b = self.named_timers.peek().map(|Reverse((t, _))| *t);
-        match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [a, b, self.sys.next].into_iter().flatten().min()
     }
 
     // ---- inputs -----------------------------------------------------------
@@ -298,6 +299,7 @@ impl<A: Authorizer> Broker<A> {
 
     /// Time has reached `now`.
     pub fn handle_timeout(&mut self, now: Millis) {
+        self.sys_tick(now);
         while let Some(Reverse((at, t))) = self.timers.peek().cloned() {
             if at > now {
                 break;
@@ -877,6 +879,13 @@ impl<A: Authorizer> Broker<A> {
         // interval sent is at least 1 s so it is not read as "no expiry".
         if d.message.expired(now) && !dup {
             self.drop_report(client, &d, DropReason::Expired);
+            return false;
+        }
+        if !self
+            .auth
+            .deliver(client, c.username.as_deref(), &d.message.topic)
+        {
+            // Not allowed to read this topic: not sent (see Authorizer::deliver).
             return false;
         }
         let m = &d.message;
