@@ -28,7 +28,7 @@
 //! ```
 //!
 //! Access is `read`, `write`, `readwrite` (the default when left out) or
-//! `deny`. A client may publish to a topic some applicable `write` rule
+//! `deny`; a filter containing spaces needs its access written out. A client may publish to a topic some applicable `write` rule
 //! matches; it may subscribe to a filter some `read` rule covers entirely
 //! (`a/#` covers `a/b/+`, `+` covers no `$` topic); and each message is
 //! checked again before it is sent to a subscriber, so a `deny` rule inside
@@ -358,13 +358,17 @@ impl Acl {
                 }
                 "topic" | "pattern" => {
                     let (access, filter) = match rest.split_once(char::is_whitespace) {
-                        Some((a, f)) if parse_access(a).is_some() => {
-                            (parse_access(a).unwrap_or(Access::ReadWrite), f.trim())
-                        }
-                        _ if parse_access(rest).is_some() => {
+                        Some((a, f)) => match parse_access(a) {
+                            Some(access) => (access, f.trim()),
+                            None => return Err(err(format!(
+                                "unknown access `{a}` (expected read, write, readwrite or deny; \
+                                     a filter with spaces needs its access written out)"
+                            ))),
+                        },
+                        None if parse_access(rest).is_some() => {
                             return Err(err(format!("`{keyword} {rest}` needs a topic filter")))
                         }
-                        _ => (Access::ReadWrite, rest),
+                        None => (Access::ReadWrite, rest),
                     };
                     if filter.is_empty() {
                         return Err(err(format!("`{keyword}` needs a topic filter")));
@@ -656,6 +660,11 @@ mod tests {
             ("\n\ntopic read\n", 3, "needs a topic filter"),
             ("topic read a/#/b\n", 1, "not a valid topic filter"),
             ("topik read a\n", 1, "unknown keyword"),
+            (
+                "user a\ntopic sometimes x\n",
+                2,
+                "unknown access `sometimes`",
+            ),
             ("user a\ntopic read x/%u\n", 2, "pattern"),
             ("topic read $share/g/a\n", 1, "$share"),
         ] {
