@@ -360,10 +360,12 @@ impl Acl {
                     let (access, filter) = match rest.split_once(char::is_whitespace) {
                         Some((a, f)) => match parse_access(a) {
                             Some(access) => (access, f.trim()),
-                            None => return Err(err(format!(
+                            None => {
+                                return Err(err(format!(
                                 "unknown access `{a}` (expected read, write, readwrite or deny; \
                                      a filter with spaces needs its access written out)"
-                            ))),
+                            )))
+                            }
                         },
                         None if parse_access(rest).is_some() => {
                             return Err(err(format!("`{keyword} {rest}` needs a topic filter")))
