@@ -17,6 +17,7 @@
 //! max_packet_size = 1048576         # bytes, header included
 //! max_queued = 1000                 # messages queued per session
 //! max_inflight = 1024               # unacknowledged QoS 1/2 messages per client
+//! receive_maximum = 1024            # unacknowledged QoS 2 messages from a client
 //! max_queued_bytes = 16777216       # bytes waiting for a slow reader
 //! connect_timeout = 10              # seconds to send CONNECT
 //! server_keep_alive = 60            # seconds, imposed on 5.0 clients
@@ -49,6 +50,8 @@ pub struct FileLimits {
     pub max_queued: Option<usize>,
     /// In-flight QoS 1/2 messages towards one client.
     pub max_inflight: Option<u16>,
+    /// QoS 2 messages a client may have unacknowledged towards the broker.
+    pub receive_maximum: Option<u16>,
     /// Bytes queued for a client that does not read.
     pub max_queued_bytes: Option<usize>,
     /// Seconds a new connection has to send CONNECT.
@@ -200,12 +203,32 @@ impl Settings {
         if let Some(v) = l.max_inflight {
             self.model.max_inflight = v;
         }
+        if let Some(v) = l.receive_maximum {
+            self.model.receive_maximum = v;
+        }
         if let Some(v) = l.connect_timeout {
             self.model.connect_timeout_ms = v.saturating_mul(1000);
         }
         if l.server_keep_alive.is_some() {
             self.model.server_keep_alive = l.server_keep_alive;
         }
+    }
+
+    /// Refuses values the protocol or the broker cannot work with.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.model.receive_maximum == 0 {
+            return Err("receive_maximum must be at least 1 (MQTT 5.0 forbids 0)".into());
+        }
+        if self.model.maximum_packet_size < 64 {
+            return Err("max_packet_size must be at least 64 bytes".into());
+        }
+        if self.limits.max_connections == 0 {
+            return Err("max_connections must be at least 1".into());
+        }
+        if self.model.max_inflight == 0 {
+            return Err("max_inflight must be at least 1".into());
+        }
+        Ok(())
     }
 
     /// The TCP listeners, with 127.0.0.1:1883 when no listener of any
@@ -418,7 +441,7 @@ mod tests {
         let f = FileConfig::parse(
             "listen = [\"127.0.0.1:1999\"]\nallow_anonymous = false\npassword_file = \"pw\"\n\
              sys_interval = 0\n[limits]\nmax_connections = 7\nmax_packet_size = 4096\n\
-             max_queued = 9\nmax_inflight = 3\nmax_queued_bytes = 1000\nconnect_timeout = 2\n\
+             max_queued = 9\nmax_inflight = 3\nreceive_maximum = 5\nmax_queued_bytes = 1000\nconnect_timeout = 2\n\
              server_keep_alive = 30\n",
             Path::new("/etc/mqttkit/broker.toml"),
         )
@@ -437,8 +460,20 @@ mod tests {
         assert_eq!(s.model.maximum_packet_size, 4096);
         assert_eq!(s.model.max_queued_messages, 9);
         assert_eq!(s.model.max_inflight, 3);
+        assert_eq!(s.model.receive_maximum, 5);
         assert_eq!(s.model.connect_timeout_ms, 2000);
         assert_eq!(s.model.server_keep_alive, Some(30));
+        assert!(s.validate().is_ok());
+        for bad in [
+            "[limits]\nreceive_maximum = 0\n",
+            "[limits]\nmax_packet_size = 10\n",
+            "[limits]\nmax_connections = 0\n",
+            "[limits]\nmax_inflight = 0\n",
+        ] {
+            let mut s = Settings::default();
+            s.apply(FileConfig::parse(bad, Path::new("b.toml")).unwrap());
+            assert!(s.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub struct Args {
     /// Unacknowledged QoS 1/2 messages sent to one client [default: 1024].
     #[arg(long, value_name = "N")]
     max_inflight: Option<u16>,
+    /// Unacknowledged QoS 2 messages a client may send (5.0 Receive Maximum) [default: 1024].
+    #[arg(long, value_name = "N")]
+    receive_maximum: Option<u16>,
     /// Bytes waiting for a client that does not read before it is dropped [default: 16777216].
     #[arg(long, value_name = "BYTES")]
     max_queued_bytes: Option<usize>,
@@ -188,12 +191,16 @@ fn settings(args: &Args) -> Result<Settings, String> {
     if let Some(v) = args.max_inflight {
         s.model.max_inflight = v;
     }
+    if let Some(v) = args.receive_maximum {
+        s.model.receive_maximum = v;
+    }
     if let Some(v) = args.connect_timeout {
         s.model.connect_timeout_ms = v.saturating_mul(1000);
     }
     if args.server_keep_alive.is_some() {
         s.model.server_keep_alive = args.server_keep_alive;
     }
+    s.validate()?;
     if !s.tls.is_empty() && (s.cert.is_none() || s.key.is_none()) {
         return Err("TLS listeners need --cert and --key (or cert and key in --config)".into());
     }
