@@ -407,43 +407,53 @@ impl Acl {
         Ok(acl)
     }
 
-    /// The rules that apply to this client, with `%u`/`%c` substituted.
-    fn rules_for(&self, client_id: &str, username: Option<&str>) -> Vec<(Access, String)> {
-        let mut out = Vec::new();
+    /// True when `test` holds for some rule that applies to this client
+    /// (`%u`/`%c` substituted; only pattern rules with a placeholder
+    /// allocate).
+    fn any_rule(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        mut test: impl FnMut(Access, &str) -> bool,
+    ) -> bool {
         let fixed = match username {
             None => Some(&self.anonymous),
             Some(u) => self.users.get(u),
         };
-        for r in fixed.into_iter().flatten() {
-            out.push((r.access, r.filter.clone()));
-        }
-        for r in self.clients.get(client_id).into_iter().flatten() {
-            out.push((r.access, r.filter.clone()));
-        }
-        for r in &self.patterns {
-            if let Some(f) = substitute(&r.filter, client_id, username) {
-                out.push((r.access, f));
-            }
-        }
-        out
+        fixed
+            .into_iter()
+            .flatten()
+            .chain(self.clients.get(client_id).into_iter().flatten())
+            .any(|r| test(r.access, &r.filter))
+            || self.patterns.iter().any(|r| {
+                if r.filter.contains('%') {
+                    substitute(&r.filter, client_id, username).is_some_and(|f| test(r.access, &f))
+                } else {
+                    test(r.access, &r.filter)
+                }
+            })
+    }
+
+    /// Allowed by some rule granting `want`, and no deny rule hits.
+    fn decide(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        want: fn(Access) -> bool,
+        hits: impl Fn(&str) -> bool,
+    ) -> bool {
+        !self.any_rule(client_id, username, |a, f| a == Access::Deny && hits(f))
+            && self.any_rule(client_id, username, |a, f| want(a) && hits(f))
     }
 
     /// May this client publish to `topic`?
     pub fn can_write(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
-        let rules = self.rules_for(client_id, username);
-        !rules
-            .iter()
-            .any(|(a, f)| *a == Access::Deny && matches(f, topic))
-            && rules.iter().any(|(a, f)| a.writes() && matches(f, topic))
+        self.decide(client_id, username, Access::writes, |f| matches(f, topic))
     }
 
     /// May this client receive a message on `topic`?
     pub fn can_read(&self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
-        let rules = self.rules_for(client_id, username);
-        !rules
-            .iter()
-            .any(|(a, f)| *a == Access::Deny && matches(f, topic))
-            && rules.iter().any(|(a, f)| a.reads() && matches(f, topic))
+        self.decide(client_id, username, Access::reads, |f| matches(f, topic))
     }
 
     /// May this client subscribe to `filter` (a `$share/`/`$queue/`
@@ -451,11 +461,7 @@ impl Acl {
     /// the filter can match, and no deny rule may cover it.
     pub fn can_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool {
         let filter = FilterKind::parse(filter).filter();
-        let rules = self.rules_for(client_id, username);
-        !rules
-            .iter()
-            .any(|(a, f)| *a == Access::Deny && covers(f, filter))
-            && rules.iter().any(|(a, f)| a.reads() && covers(f, filter))
+        self.decide(client_id, username, Access::reads, |f| covers(f, filter))
     }
 }
 
