@@ -405,6 +405,9 @@ impl BrokerBuilder {
         if s.acl.is_some() {
             info!("ACL file loaded: only what a rule allows is allowed");
         }
+        if s.acl.is_some() && s.passwords.is_none() && s.allow_anonymous {
+            warn!("ACL without a password file: user names are not verified, so anyone may claim a user's rules");
+        }
         if !s.allow_anonymous && s.passwords.is_none() {
             warn!("anonymous access is off and there is no password file: no client can connect");
         }
