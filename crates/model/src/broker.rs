@@ -677,7 +677,9 @@ impl<A: Authorizer> Broker<A> {
             }
         }
         let username = self.conns[&conn].username.clone();
-        let allowed = self.auth.publish(&client, username.as_deref(), &topic);
+        // While it publishes `$SYS`, the broker alone writes there.
+        let allowed =
+            !self.sys_reserved(&topic) && self.auth.publish(&client, username.as_deref(), &topic);
         if allowed {
             let m = Arc::new(Message::from_publish(p, topic, Some(client.clone()), now));
             if let Some((secs, real)) = delayed_topic(&m.topic) {

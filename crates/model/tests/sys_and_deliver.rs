@@ -177,3 +177,34 @@ fn denied_reads_are_filtered_per_message_at_every_qos() {
         assert_eq!(w.b.session("reader").unwrap().in_flight.len(), 2, "{v:?}");
     }
 }
+
+#[test]
+fn clients_cannot_publish_under_sys_while_it_is_on() {
+    use mqttkit_codec::PubAckReasonCode;
+    for (interval, expect_code, expect_kept) in [
+        (10_000, PubAckReasonCode::NotAuthorized, false),
+        (0, PubAckReasonCode::Success, true),
+    ] {
+        let mut w = World::new(Config {
+            sys_interval_ms: interval,
+            ..Config::default()
+        });
+        w.connect(1, ProtocolVersion::V5, "forger", true);
+        let mut p = mqttkit_codec::Publish::new("$SYS/broker/version", b"evil 6.6.6");
+        p.qos = QoS::AtLeastOnce;
+        p.retain = true;
+        p.packet_id = Some(1);
+        w.send(1, Packet::Publish(p));
+        let got = w.take(1);
+        let code = match got[0].packet() {
+            Packet::PubAck(a) => a.reason_code,
+            other => panic!("expected PUBACK, got {other:?}"),
+        };
+        assert_eq!(code, expect_code, "interval {interval}");
+        assert_eq!(
+            w.b.retained_count() == 1,
+            expect_kept,
+            "interval {interval}"
+        );
+    }
+}

@@ -5,7 +5,8 @@
 //! Only values that changed since the last publication are published again
 //! (the uptime changes every time). The topics start with `$`, so a
 //! subscription to `#` or `+/...` does not see them (MQTT-4.7.2-1); a client
-//! subscribes to `$SYS/#` to get them.
+//! subscribes to `$SYS/#` to get them. While `$SYS` is on, clients cannot
+//! publish under `$SYS/`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,6 +72,13 @@ impl<A: Authorizer> Broker<A> {
                 self.retained.len().to_string(),
             ),
         ]
+    }
+
+    /// True for topics only the broker may publish to: `$SYS/...` while
+    /// `$SYS` is on (a client's PUBLISH there is refused like an
+    /// unauthorized one: 5.0 0x87, 3.x acknowledged and dropped).
+    pub(super) fn sys_reserved(&self, topic: &str) -> bool {
+        self.sys.next.is_some() && topic.starts_with("$SYS/")
     }
 
     /// Publishes the statistics when they are due and sets the next time.
