@@ -444,3 +444,69 @@ async fn sys_statistics_reach_a_subscriber_over_loopback() {
     assert!(n >= 1, "{seen:?}");
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn limits_from_a_settings_file_reach_the_running_broker() {
+    use mqttkit_broker::{FileConfig, Settings};
+    let f = FileConfig::parse(
+        "listen = [\"127.0.0.1:0\"]\nsys_interval = 0\n[limits]\nconnect_timeout = 1\n\
+         max_packet_size = 128\n",
+        std::path::Path::new("limits.toml"),
+    )
+    .unwrap();
+    let mut settings = Settings::default();
+    settings.apply(f);
+    settings.validate().unwrap();
+    let broker = settings.builder(None).unwrap().start().await.unwrap();
+    let addr = broker.tcp_addr();
+    // A connection that never sends CONNECT is closed (after 1 s).
+    let mut silent = Client::open(addr, V4).await;
+    assert!(silent.closed().await, "silent connection still open");
+    // A packet over max_packet_size closes the connection; 5.0 says why.
+    let mut big = Client::open(addr, V5).await;
+    let (code, raw) = big.connect_as("big", None, None).await;
+    assert_eq!(code, ConnectReasonCode::Success);
+    // The CONNACK tells a 5.0 client the limit (property 0x27 = 128).
+    assert!(
+        raw.windows(5).any(|w| w == [0x27, 0, 0, 0, 128]),
+        "{raw:02x?}"
+    );
+    let payload = [0u8; 200];
+    let p = Publish::new("big/t", &payload);
+    big.send(Packet::Publish(p)).await;
+    let end = big.recv().await;
+    match end.packet() {
+        Packet::Disconnect(d) => assert_eq!(
+            d.reason_code,
+            mqttkit_codec::DisconnectReasonCode::PacketTooLarge
+        ),
+        other => panic!("expected DISCONNECT, got {other:?}"),
+    }
+    assert!(big.closed().await);
+    broker.shutdown().await;
+
+    // A fresh broker for the connection cap, so that no earlier
+    // connection is still being torn down when it is counted.
+    let mut settings = Settings::default();
+    settings.apply(
+        FileConfig::parse(
+            "listen = [\"127.0.0.1:0\"]\n[limits]\nmax_connections = 3\n",
+            std::path::Path::new("cap.toml"),
+        )
+        .unwrap(),
+    );
+    let broker = settings.builder(None).unwrap().start().await.unwrap();
+    let addr = broker.tcp_addr();
+    // With three open, a fourth is closed on accept.
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let mut c = Client::open(addr, V4).await;
+        let (code, _) = c.connect_as(&format!("held-{i}"), None, None).await;
+        assert_eq!(code, ConnectReasonCode::Success);
+        held.push(c);
+    }
+    let mut extra = Client::open(addr, V4).await;
+    assert!(extra.closed().await, "a fourth connection was kept");
+    drop(held);
+    broker.shutdown().await;
+}
