@@ -7,6 +7,9 @@
 //! that protect the process (connections, bytes queued for slow readers),
 //! and graceful shutdown.
 //!
+//! [`Broker::builder`] starts the reference broker (the model, with
+//! [`security`] for passwords and ACL); [`Builder`] runs any other core:
+//!
 //! ```no_run
 //! # async fn demo(core: impl mqttkit_broker::Core) -> std::io::Result<()> {
 //! let broker = mqttkit_broker::Builder::default()
@@ -23,13 +26,16 @@
 
 mod core;
 mod reference;
+pub mod security;
 mod server;
+pub mod settings;
 mod store;
 mod tls;
 mod ws;
 
 pub use crate::core::{ConnId, Core, Millis, Output};
 pub use crate::server::{Bound, Builder, Limits, Running, Transport};
+pub use crate::settings::{Broker, BrokerBuilder, FileConfig, Settings};
 pub use crate::store::{Store, FILE_NAME as STORE_FILE_NAME};
 pub use crate::tls::{tls_config, tls_config_from_pem};
 pub use mqttkit_model as model;

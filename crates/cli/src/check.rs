@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use mqttkit_broker::model::{Broker, Config as BrokerConfig};
 use mqttkit_codec::ProtocolVersion;
 use mqttkit_conformance::{
     builtin_cases, must_failed, report, runner, tls_client_config, Config, Credentials, Tls,
@@ -238,9 +237,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
         None => {
-            let started = rt.block_on(
-                mqttkit_broker::Builder::default().start(Broker::new(BrokerConfig::default())),
-            );
+            let started = rt.block_on(mqttkit_broker::Broker::builder().start());
             match started {
                 Ok(b) => {
                     let addr = b.tcp_addr();

@@ -21,7 +21,8 @@ pub enum Refusal {
 }
 
 /// Decides access. The broker asks on CONNECT, on each PUBLISH it receives
-/// (before routing) and for each filter of a SUBSCRIBE.
+/// (before routing), for each filter of a SUBSCRIBE, and before it sends a
+/// message to a subscriber ([`deliver`](Authorizer::deliver)).
 pub trait Authorizer: Send {
     /// May this client connect?
     fn connect(&mut self, who: &Credentials<'_>) -> Result<(), Refusal>;
@@ -29,6 +30,16 @@ pub trait Authorizer: Send {
     fn publish(&mut self, client_id: &str, username: Option<&str>, topic: &str) -> bool;
     /// May this client subscribe to `filter`?
     fn subscribe(&mut self, client_id: &str, username: Option<&str>, filter: &str) -> bool;
+    /// May this client receive a message published on `topic`? Asked for
+    /// every PUBLISH the broker is about to send (whatever subscription it
+    /// matched, and again for resent and queued messages), so a rule that
+    /// denies part of a wildcard subscription, or a session resumed under
+    /// another user name, is enforced per message. A denied message is not
+    /// sent and not counted as sent. The default allows everything.
+    fn deliver(&mut self, client_id: &str, username: Option<&str>, topic: &str) -> bool {
+        let _ = (client_id, username, topic);
+        true
+    }
 }
 
 /// Lets everyone do everything.

@@ -32,6 +32,7 @@ use crate::{ConnId, Millis};
 
 #[path = "persist.rs"]
 pub mod persist;
+mod sys;
 
 /// What the broker asks its I/O layer to do, or reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +163,7 @@ pub struct Broker<A: Authorizer = AllowAll> {
     authenticator: Option<Box<dyn Authenticator>>,
     /// Durable changes not yet taken (persistence enabled), see `persist`.
     persist: Option<persist::Dirty>,
+    sys: sys::SysState,
 }
 
 impl Broker<AllowAll> {
@@ -176,6 +178,7 @@ impl<A: Authorizer> Broker<A> {
     pub fn with_authorizer(config: Config, auth: A) -> Self {
         let rng = config.seed | 1;
         Broker {
+            sys: sys::SysState::new(&config),
             config,
             auth,
             conns: HashMap::new(),
@@ -243,10 +246,7 @@ impl<A: Authorizer> Broker<A> {
     pub fn next_deadline(&self) -> Option<Millis> {
         let a = self.timers.peek().map(|Reverse((t, _))| *t);
         let b = self.named_timers.peek().map(|Reverse((t, _))| *t);
-        match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [a, b, self.sys.next].into_iter().flatten().min()
     }
 
     // ---- inputs -----------------------------------------------------------
@@ -318,6 +318,7 @@ impl<A: Authorizer> Broker<A> {
 
     /// Time has reached `now`.
     pub fn handle_timeout(&mut self, now: Millis) {
+        self.sys_tick(now);
         while let Some(Reverse((at, t))) = self.timers.peek().cloned() {
             if at > now {
                 break;
@@ -713,7 +714,9 @@ impl<A: Authorizer> Broker<A> {
             }
         }
         let username = self.conns[&conn].username.clone();
-        let allowed = self.auth.publish(&client, username.as_deref(), &topic);
+        // While it publishes `$SYS`, the broker alone writes there.
+        let allowed =
+            !self.sys_reserved(&topic) && self.auth.publish(&client, username.as_deref(), &topic);
         if allowed {
             let m = Arc::new(Message::from_publish(p, topic, Some(client.clone()), now));
             if let Some((secs, real)) = delayed_topic(&m.topic) {
@@ -917,6 +920,13 @@ impl<A: Authorizer> Broker<A> {
         // interval sent is at least 1 s so it is not read as "no expiry".
         if d.message.expired(now) && !dup {
             self.drop_report(client, &d, DropReason::Expired);
+            return false;
+        }
+        if !self
+            .auth
+            .deliver(client, c.username.as_deref(), &d.message.topic)
+        {
+            // Not allowed to read this topic: not sent (see Authorizer::deliver).
             return false;
         }
         let m = &d.message;

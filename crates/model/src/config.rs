@@ -56,6 +56,9 @@ pub struct Config {
     pub seed: u64,
     /// Longest client identifier accepted.
     pub max_client_id_len: usize,
+    /// Period of the `$SYS/broker/...` statistics (ms); 0 publishes none.
+    /// The first publication is due at this time after the model's epoch.
+    pub sys_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             share_strategy: ShareStrategy::RoundRobin,
             seed: 0x6d71_7474_6b69_7400,
             max_client_id_len: 65_535,
+            sys_interval_ms: 0,
         }
     }
 }
