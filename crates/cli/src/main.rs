@@ -23,7 +23,7 @@ enum Command {
     /// Decode MQTT packets from hex or a binary file and report every rule they break.
     Decode(decode::Args),
     /// Run the reference MQTT broker (TCP, WebSocket, TLS) in the foreground.
-    Broker(broker::Args),
+    Broker(Box<broker::Args>),
     /// Check a broker against the MQTT 3.1.1 and 5.0 statements, case by case.
     Check(check::Args),
     /// Decode MQTT from a pcap/pcapng capture and report every violation.
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decode(args) => decode::run(args),
-        Command::Broker(args) => broker::run(args),
+        Command::Broker(args) => broker::run(*args),
         Command::Check(args) => check::run(args),
         Command::Pcap(args) => pcap::run(args),
     }
