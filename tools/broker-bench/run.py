@@ -98,7 +98,7 @@ class Broker:
         self.note = note
 
     def command(self, port, scratch):
-        if self.name == "mqttkit":
+        if self.name.startswith("mqttkit"):
             return [self.binary, "broker", "--listen", f"127.0.0.1:{port}",
                     "--max-connections", "20000"]
         if self.name == "mosquitto":
@@ -228,6 +228,8 @@ def main():
     ap.add_argument("--brokers", default="mqttkit,mosquitto,rumqttd")
     ap.add_argument("--json", help="write every run's raw report to this file")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--baseline", metavar="PATH",
+                    help="another mqttkit binary whose broker is measured too (before/after)")
     a = ap.parse_args()
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "mqttkit"], cwd=ROOT, check=True)
@@ -247,6 +249,8 @@ def main():
                                   "not installed (cargo install --root .tools rumqttd did not run or failed)"))
         else:
             sys.exit(f"unknown broker {name}")
+    if a.baseline:
+        brokers.insert(1, Broker("mqttkit-baseline", os.path.abspath(a.baseline)))
 
     versions = {}
     for b in brokers:
@@ -256,7 +260,7 @@ def main():
         elif b.binary and b.name == "rumqttd":
             r = subprocess.run([b.binary, "-V"], capture_output=True, text=True)
             versions[b.name] = r.stdout.strip().replace("rumqttd ", "")
-        elif b.binary:
+        elif b.binary and b.name == "mqttkit":
             r = subprocess.run([b.binary, "--version"], capture_output=True, text=True)
             versions[b.name] = r.stdout.strip().replace("mqttkit ", "")
 

@@ -9,15 +9,17 @@
 //! are counted; past the limit the client is disconnected as a slow
 //! consumer, so one stalled client cannot grow the broker's memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
@@ -43,15 +45,104 @@ pub(crate) enum Event {
     },
 }
 
+/// What the core task and one connection's tasks share: the bytes waiting
+/// to be written and two signals. One small allocation per connection (an
+/// idle connection is mostly this, its tasks and the model's state).
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    queue: Mutex<OutQueue>,
+    /// Something was queued, or the core let go of the connection.
+    ready: Notify,
+    /// Bytes handed to the writer and not yet written.
+    pub(crate) queued: AtomicUsize,
+    /// Tells the reader to stop.
+    pub(crate) stop: Notify,
+}
+
+#[derive(Debug, Default)]
+struct OutQueue {
+    cmds: VecDeque<WriteCmd>,
+    /// The core task dropped its [`Writer`]: nothing more will come.
+    closed: bool,
+}
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutQueue> {
+        // The lock is never held across code that can panic; recover the
+        // data rather than propagate a poison.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The core task's handle on one connection's writer.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    tx: mpsc::UnboundedSender<WriteCmd>,
-    /// Bytes handed to the writer and not yet written.
-    queued: Arc<AtomicUsize>,
-    /// Tells the reader to stop.
-    stop: Arc<Notify>,
+    outbox: Arc<Outbox>,
 }
+
+impl Writer {
+    fn send(&self, cmd: WriteCmd) {
+        self.outbox.lock().cmds.push_back(cmd);
+        // notify_one keeps a permit when the writer is not waiting yet, so
+        // a command queued between its check and its wait is not missed.
+        self.outbox.ready.notify_one();
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.outbox.lock().closed = true;
+        self.outbox.ready.notify_one();
+    }
+}
+
+/// The writer side's end of an [`Outbox`].
+#[derive(Debug)]
+pub(crate) struct OutRx {
+    outbox: Arc<Outbox>,
+}
+
+impl OutRx {
+    /// The next command; `None` once the core let go and all was taken.
+    pub(crate) async fn recv(&mut self) -> Option<WriteCmd> {
+        loop {
+            {
+                let mut q = self.outbox.lock();
+                if let Some(c) = q.cmds.pop_front() {
+                    if q.cmds.is_empty() {
+                        // Give the queue's memory back between bursts: an
+                        // idle connection keeps no buffer.
+                        q.cmds = VecDeque::new();
+                    }
+                    return Some(c);
+                }
+                if q.closed {
+                    return None;
+                }
+            }
+            self.outbox.ready.notified().await;
+        }
+    }
+}
+
+/// The read half of a byte stream, and whether it can wait for data
+/// without a buffer.
+pub(crate) trait ReadHalf: AsyncRead + Unpin + Send + 'static {
+    /// Returns when a read is likely to find data (or end of stream).
+    /// Streams that cannot tell return at once.
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+impl ReadHalf for OwnedReadHalf {
+    async fn ready(&self) {
+        // An error shows up again on the read that follows.
+        let _ = self.readable().await;
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Send + 'static> ReadHalf for tokio::io::ReadHalf<T> {}
 
 #[derive(Debug)]
 pub(crate) enum WriteCmd {
@@ -302,23 +393,32 @@ async fn serve(
             let (rd, wr) = sock.into_split();
             serve_stream(conn, peer, rd, wr, events, limits, shutdown).await
         }
+        // The TLS and WebSocket futures are large; boxed, they cost
+        // nothing to the (much more common) plain TCP connections, whose
+        // task would otherwise be sized for the largest variant.
         Transport::Tls(config) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-                Ok(Ok(tls)) => {
-                    let (rd, wr) = tokio::io::split(tls);
-                    serve_stream(conn, peer, rd, wr, events, limits, shutdown).await
+            Box::pin(async move {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                    Ok(Ok(tls)) => {
+                        let (rd, wr) = tokio::io::split(tls);
+                        serve_stream(conn, peer, rd, wr, events, limits, shutdown).await
+                    }
+                    Ok(Err(e)) => debug!(conn, %peer, error = %e, "TLS handshake failed"),
+                    Err(_) => debug!(conn, %peer, "TLS handshake timed out"),
                 }
-                Ok(Err(e)) => debug!(conn, %peer, error = %e, "TLS handshake failed"),
-                Err(_) => debug!(conn, %peer, "TLS handshake timed out"),
-            }
+            })
+            .await
         }
         Transport::WebSocket => {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, crate::ws::accept(sock)).await {
-                Ok(Ok(ws)) => crate::ws::serve(conn, peer, ws, events, limits, shutdown).await,
-                Ok(Err(e)) => debug!(conn, %peer, error = %e, "WebSocket handshake failed"),
-                Err(_) => debug!(conn, %peer, "WebSocket handshake timed out"),
-            }
+            Box::pin(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, crate::ws::accept(sock)).await {
+                    Ok(Ok(ws)) => crate::ws::serve(conn, peer, ws, events, limits, shutdown).await,
+                    Ok(Err(e)) => debug!(conn, %peer, error = %e, "WebSocket handshake failed"),
+                    Err(_) => debug!(conn, %peer, "WebSocket handshake timed out"),
+                }
+            })
+            .await
         }
     }
 }
@@ -329,26 +429,27 @@ pub(crate) async fn register(
     conn: ConnId,
     peer: SocketAddr,
     events: &mpsc::Sender<Event>,
-) -> Option<(
-    mpsc::UnboundedReceiver<WriteCmd>,
-    Arc<AtomicUsize>,
-    Arc<Notify>,
-)> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(Notify::new());
+) -> Option<(OutRx, Arc<Outbox>)> {
+    let outbox = Arc::new(Outbox::default());
     let writer = Writer {
-        tx,
-        queued: queued.clone(),
-        stop: stop.clone(),
+        outbox: outbox.clone(),
     };
     events
         .send(Event::Opened { conn, peer, writer })
         .await
         .ok()?;
     debug!(conn, %peer, "connected");
-    Some((rx, queued, stop))
+    Some((
+        OutRx {
+            outbox: outbox.clone(),
+        },
+        outbox,
+    ))
 }
+
+/// First read size of a connection; reads that fill the buffer double it,
+/// up to [`Limits::read_size`].
+const FIRST_READ: usize = 2048;
 
 /// Serves a byte stream (TCP or TLS): reads go to the core task, writes
 /// come from it.
@@ -361,33 +462,49 @@ async fn serve_stream<R, W>(
     limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    R: AsyncRead + Unpin + Send + 'static,
+    R: ReadHalf,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let Some((rx, queued, stop)) = register(conn, peer, &events).await else {
+    let Some((rx, outbox)) = register(conn, peer, &events).await else {
         return;
     };
-    let writer = tokio::spawn(write_loop(wr, rx, queued));
-    let mut buf = BytesMut::with_capacity(limits.read_size);
+    let writer = tokio::spawn(write_loop(wr, rx, outbox.clone()));
+    // No buffer while waiting: an idle connection holds no read memory
+    // (on TCP the wait for data comes before the buffer). The size adapts:
+    // reads that fill the buffer double the next one.
+    let mut buf = BytesMut::new();
+    let mut want = FIRST_READ.min(limits.read_size).max(1);
     loop {
-        if buf.capacity() - buf.len() < limits.read_size / 4 {
-            buf.reserve(limits.read_size);
-        }
-        let n = tokio::select! {
-            r = rd.read_buf(&mut buf) => match r {
-                Ok(n) => n,
+        let read = async {
+            rd.ready().await;
+            if buf.capacity() - buf.len() < want / 4 {
+                buf.reserve(want);
+            }
+            let room = buf.capacity() - buf.len();
+            rd.read_buf(&mut buf).await.map(|n| (n, room))
+        };
+        let (n, room) = tokio::select! {
+            r = read => match r {
+                Ok(x) => x,
                 Err(e) => {
                     debug!(conn, error = %e, "read failed");
-                    0
+                    (0, 0)
                 }
             },
-            _ = stop.notified() => break,
+            _ = outbox.stop.notified() => break,
             _ = shutdown.changed() => break,
         };
         if n == 0 {
             break;
         }
+        if n >= room {
+            want = (want * 2).min(limits.read_size.max(1));
+        }
         let data = buf.split().freeze();
+        if n < FIRST_READ / 2 {
+            // A small read: traffic is sparse; keep nothing between reads.
+            buf = BytesMut::new();
+        }
         if events.send(Event::Bytes { conn, data }).await.is_err() {
             break;
         }
@@ -397,17 +514,13 @@ async fn serve_stream<R, W>(
     debug!(conn, "closed");
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut rx: mpsc::UnboundedReceiver<WriteCmd>,
-    queued: Arc<AtomicUsize>,
-) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: OutRx, outbox: Arc<Outbox>) {
     while let Some(cmd) = rx.recv().await {
         match cmd {
             WriteCmd::Data(b) => {
                 let n = b.len();
                 let r = wr.write_all(&b).await;
-                queued.fetch_sub(n, Ordering::Relaxed);
+                outbox.queued.fetch_sub(n, Ordering::Relaxed);
                 if r.is_err() {
                     break;
                 }
@@ -455,8 +568,8 @@ async fn core_loop<C: Core>(
         drain_outputs(&mut core, &mut conns, &mut out, &limits, now(start));
     }
     for (_, w) in conns.drain() {
-        let _ = w.tx.send(WriteCmd::Close);
-        w.stop.notify_one();
+        w.send(WriteCmd::Close);
+        w.outbox.stop.notify_one();
     }
 }
 
@@ -476,7 +589,7 @@ fn handle<C: Core>(core: &mut C, conns: &mut HashMap<ConnId, Writer>, ev: Event,
         }
         Event::Closed { conn } => {
             if let Some(w) = conns.remove(&conn) {
-                let _ = w.tx.send(WriteCmd::Close);
+                w.send(WriteCmd::Close);
                 core.connection_lost(conn, now);
             }
         }
@@ -507,21 +620,21 @@ fn drain_outputs<C: Core>(
         for (conn, buf) in out.drain() {
             let Some(w) = conns.get(&conn) else { continue };
             let n = buf.len();
-            let queued = w.queued.fetch_add(n, Ordering::Relaxed) + n;
+            let queued = w.outbox.queued.fetch_add(n, Ordering::Relaxed) + n;
             if queued > limits.max_queued_bytes {
                 warn!(conn, queued, "client does not read: disconnecting it");
                 closed.push(conn);
                 continue;
             }
-            let _ = w.tx.send(WriteCmd::Data(buf.freeze()));
+            w.send(WriteCmd::Data(buf.freeze()));
         }
         if closed.is_empty() {
             return;
         }
         for conn in closed.drain(..) {
             if let Some(w) = conns.remove(&conn) {
-                let _ = w.tx.send(WriteCmd::Close);
-                w.stop.notify_one();
+                w.send(WriteCmd::Close);
+                w.outbox.stop.notify_one();
                 core.connection_lost(conn, now);
             }
         }
