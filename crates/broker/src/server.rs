@@ -96,6 +96,14 @@ impl Drop for Writer {
     }
 }
 
+/// What [`OutRx::try_recv`] found.
+#[derive(Debug)]
+pub(crate) enum TryRecv {
+    Cmd(WriteCmd),
+    Empty,
+    Closed,
+}
+
 /// The writer side's end of an [`Outbox`].
 #[derive(Debug)]
 pub(crate) struct OutRx {
@@ -103,6 +111,21 @@ pub(crate) struct OutRx {
 }
 
 impl OutRx {
+    /// The next command if one is queued, without waiting.
+    pub(crate) fn try_recv(&mut self) -> TryRecv {
+        let mut q = self.outbox.lock();
+        match q.cmds.pop_front() {
+            Some(c) => {
+                if q.cmds.is_empty() {
+                    q.cmds = VecDeque::new();
+                }
+                TryRecv::Cmd(c)
+            }
+            None if q.closed => TryRecv::Closed,
+            None => TryRecv::Empty,
+        }
+    }
+
     /// The next command; `None` once the core let go and all was taken.
     pub(crate) async fn recv(&mut self) -> Option<WriteCmd> {
         loop {
@@ -457,7 +480,7 @@ async fn serve_stream<R, W>(
     conn: ConnId,
     peer: SocketAddr,
     mut rd: R,
-    wr: W,
+    mut wr: W,
     events: mpsc::Sender<Event>,
     limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
@@ -465,16 +488,33 @@ async fn serve_stream<R, W>(
     R: ReadHalf,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let Some((rx, outbox)) = register(conn, peer, &events).await else {
+    let Some((mut rx, outbox)) = register(conn, peer, &events).await else {
         return;
     };
-    let writer = tokio::spawn(write_loop(wr, rx, outbox.clone()));
-    // No buffer while waiting: an idle connection holds no read memory
-    // (on TCP the wait for data comes before the buffer). The size adapts:
-    // reads that fill the buffer double the next one.
+    // One task reads and writes: each select! below polls a read and a
+    // write at once, so neither direction waits for the other (both are
+    // cancel-safe: a read or a single write that loses the race did
+    // nothing). No buffer while waiting: an idle connection holds no read
+    // memory (on TCP the wait for data comes before the buffer). The size
+    // adapts: reads that fill the buffer double the next one.
     let mut buf = BytesMut::new();
     let mut want = FIRST_READ.min(limits.read_size).max(1);
+    // The chunk being written and how much of it is written.
+    let mut chunk: Option<(Bytes, usize)> = None;
+    let mut reading = true;
     loop {
+        if chunk.is_none() {
+            match rx.try_recv() {
+                TryRecv::Cmd(WriteCmd::Data(b)) => {
+                    if b.is_empty() {
+                        continue;
+                    }
+                    chunk = Some((b, 0));
+                }
+                TryRecv::Cmd(WriteCmd::Close) | TryRecv::Closed => break,
+                TryRecv::Empty => {}
+            }
+        }
         let read = async {
             rd.ready().await;
             if buf.capacity() - buf.len() < want / 4 {
@@ -483,52 +523,80 @@ async fn serve_stream<R, W>(
             let room = buf.capacity() - buf.len();
             rd.read_buf(&mut buf).await.map(|n| (n, room))
         };
-        let (n, room) = tokio::select! {
-            r = read => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    debug!(conn, error = %e, "read failed");
-                    (0, 0)
-                }
-            },
-            _ = outbox.stop.notified() => break,
-            _ = shutdown.changed() => break,
+        let write = async {
+            match &chunk {
+                Some((b, done)) => wr.write(&b[*done..]).await,
+                None => std::future::pending().await,
+            }
         };
-        if n == 0 {
-            break;
-        }
-        if n >= room {
-            want = (want * 2).min(limits.read_size.max(1));
-        }
-        let data = buf.split().freeze();
-        if n < FIRST_READ / 2 {
-            // A small read: traffic is sparse; keep nothing between reads.
-            buf = BytesMut::new();
-        }
-        if events.send(Event::Bytes { conn, data }).await.is_err() {
-            break;
-        }
-    }
-    let _ = events.send(Event::Closed { conn }).await;
-    let _ = writer.await;
-    debug!(conn, "closed");
-}
-
-async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: OutRx, outbox: Arc<Outbox>) {
-    while let Some(cmd) = rx.recv().await {
-        match cmd {
-            WriteCmd::Data(b) => {
-                let n = b.len();
-                let r = wr.write_all(&b).await;
-                outbox.queued.fetch_sub(n, Ordering::Relaxed);
-                if r.is_err() {
+        let step = tokio::select! {
+            r = read, if reading => Step::Read(r),
+            r = write, if chunk.is_some() => Step::Wrote(r),
+            _ = outbox.ready.notified(), if chunk.is_none() => Step::Queued,
+            _ = outbox.stop.notified(), if reading => Step::StopReading,
+            _ = shutdown.changed(), if reading => Step::StopReading,
+        };
+        match step {
+            Step::Read(Ok((n, room))) if n > 0 => {
+                if n >= room {
+                    want = (want * 2).min(limits.read_size.max(1));
+                }
+                let data = buf.split().freeze();
+                if n < FIRST_READ / 2 {
+                    // A small read: traffic is sparse; keep nothing between reads.
+                    buf = BytesMut::new();
+                }
+                if events.send(Event::Bytes { conn, data }).await.is_err() {
+                    // The core task is gone: nothing more will be written.
+                    reading = false;
                     break;
                 }
             }
-            WriteCmd::Close => break,
+            Step::Read(r) => {
+                if let Err(e) = r {
+                    debug!(conn, error = %e, "read failed");
+                }
+                reading = false;
+                buf = BytesMut::new();
+                // Keep writing what the core still sends until it closes.
+                let _ = events.send(Event::Closed { conn }).await;
+            }
+            Step::StopReading => {
+                reading = false;
+                buf = BytesMut::new();
+                let _ = events.send(Event::Closed { conn }).await;
+            }
+            Step::Wrote(Ok(n)) if n > 0 => {
+                if let Some((b, done)) = &mut chunk {
+                    *done += n;
+                    if *done >= b.len() {
+                        outbox.queued.fetch_sub(b.len(), Ordering::Relaxed);
+                        chunk = None;
+                    }
+                }
+            }
+            Step::Wrote(r) => {
+                if let Err(e) = r {
+                    debug!(conn, error = %e, "write failed");
+                }
+                break;
+            }
+            Step::Queued => {}
         }
     }
-    let _ = wr.shutdown().await;
+    if reading {
+        let _ = events.send(Event::Closed { conn }).await;
+    }
+    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, wr.shutdown()).await;
+    debug!(conn, "closed");
+}
+
+/// What woke a connection task.
+enum Step {
+    Read(io::Result<(usize, usize)>),
+    Wrote(io::Result<usize>),
+    Queued,
+    StopReading,
 }
 
 /// The core task: the only owner of the protocol state.
