@@ -1,9 +1,10 @@
 //! Sockets, tasks and the clock around a [`Core`].
 //!
 //! One task owns the core and is the only place protocol decisions are
-//! made. Each connection has a reader (bytes in, as they arrive, to the core
-//! task over a bounded channel: a slow core slows readers down rather than
-//! buffering without limit) and a writer (bytes out). The core task handles
+//! made. Each connection has a task that reads (bytes in, as they arrive, to
+//! the core task over a bounded channel: a slow core slows readers down
+//! rather than buffering without limit) and writes (bytes out, from the
+//! connection's [`Outbox`]; WebSocket keeps a writer task). The core task handles
 //! a batch of events, then hands each connection everything the batch
 //! produced for it in one write. Bytes queued to a client that does not read
 //! are counted; past the limit the client is disconnected as a slow
