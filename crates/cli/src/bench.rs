@@ -529,6 +529,9 @@ struct Traffic {
     duplicates: u64,
     /// Payloads that were not ours (wrong header).
     unexpected: u64,
+    /// QoS 1/2 messages sent whose acknowledgement never came (not in
+    /// `published`).
+    unacknowledged: u64,
     /// The publishers stopped on --duration before --messages.
     stopped_by_duration: bool,
     /// A publisher stopped because the subscribers made no progress.
@@ -576,7 +579,7 @@ fn text(r: &Report) -> String {
             "clients: {} publisher(s) -> {} subscriber(s), QoS {}, {} B payload\n\
              published: {} msgs in {:.3} s = {:.0} msgs/s{}\n\
              delivered: {} of {} expected in {:.3} s = {:.0} msgs/s\n\
-             lost: {}  duplicates: {}  unexpected: {}{}\n\
+             lost: {}  duplicates: {}  unexpected: {}  unacknowledged: {}{}\n\
              latency: p50 {} us  p99 {} us  max {} us\n",
             t.publishers,
             t.subscribers,
@@ -597,6 +600,7 @@ fn text(r: &Report) -> String {
             t.lost,
             t.duplicates,
             t.unexpected,
+            t.unacknowledged,
             if t.stalled {
                 "  (publishing stopped: no progress at the subscribers)"
             } else {
@@ -839,10 +843,14 @@ async fn traffic(plan: &Plan, addr: SocketAddr) -> Result<Traffic, String> {
         }));
     }
     let mut stopped_by_duration = false;
+    let mut unacknowledged = 0;
     let mut first_error = None;
     for t in pub_tasks {
         match t.await {
-            Ok(Ok(by_duration)) => stopped_by_duration |= by_duration,
+            Ok(Ok((by_duration, unacked))) => {
+                stopped_by_duration |= by_duration;
+                unacknowledged += unacked;
+            }
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
             }
@@ -903,6 +911,7 @@ async fn traffic(plan: &Plan, addr: SocketAddr) -> Result<Traffic, String> {
         lost: expected.saturating_sub(delivered),
         duplicates,
         unexpected,
+        unacknowledged,
         stopped_by_duration,
         stalled: shared.stalled.load(Ordering::SeqCst),
         publish_seconds,
@@ -1026,7 +1035,7 @@ async fn run_publisher(
     index: u32,
     plan: &Plan,
     shared: &Shared,
-) -> Result<bool, String> {
+) -> Result<(bool, u64), String> {
     let qos = plan.qos;
     let inflight_max = usize::from(plan.inflight.min(c.receive_max).max(1));
     let subs = u64::from(plan.subscribers);
@@ -1112,7 +1121,7 @@ async fn run_publisher(
             }
         }
     }
-    Ok(by_duration)
+    Ok((by_duration, ids.count as u64))
 }
 
 fn handle_acks(c: &mut Client, ids: &mut Ids, shared: &Shared) -> Result<(), String> {

@@ -64,6 +64,7 @@ fn traffic(scenario: &str, extra: &[&str], pubs: u64, subs: u64, per_pub: u64, q
     assert_eq!(u(t, "lost"), 0);
     assert_eq!(u(t, "duplicates"), 0);
     assert_eq!(u(t, "unexpected"), 0);
+    assert_eq!(u(t, "unacknowledged"), 0);
     assert_eq!(t["stopped_by_duration"], false);
     assert_eq!(t["stalled"], false);
     for key in ["published_per_s", "delivered_per_s", "publish_seconds"] {
