@@ -1,24 +1,27 @@
 //! Sockets, tasks and the clock around a [`Core`].
 //!
 //! One task owns the core and is the only place protocol decisions are
-//! made. Each connection has a reader (bytes in, as they arrive, to the core
-//! task over a bounded channel: a slow core slows readers down rather than
-//! buffering without limit) and a writer (bytes out). The core task handles
+//! made. Each connection has a task that reads (bytes in, as they arrive, to
+//! the core task over a bounded channel: a slow core slows readers down
+//! rather than buffering without limit) and writes (bytes out, from the
+//! connection's [`Outbox`]; WebSocket keeps a writer task). The core task handles
 //! a batch of events, then hands each connection everything the batch
 //! produced for it in one write. Bytes queued to a client that does not read
 //! are counted; past the limit the client is disconnected as a slow
 //! consumer, so one stalled client cannot grow the broker's memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
@@ -45,15 +48,127 @@ pub(crate) enum Event {
     },
 }
 
+/// What the core task and one connection's tasks share: the bytes waiting
+/// to be written and two signals. One small allocation per connection (an
+/// idle connection is mostly this, its tasks and the model's state).
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    queue: Mutex<OutQueue>,
+    /// Something was queued, or the core let go of the connection.
+    ready: Notify,
+    /// Bytes handed to the writer and not yet written.
+    pub(crate) queued: AtomicUsize,
+    /// Tells the reader to stop.
+    pub(crate) stop: Notify,
+}
+
+#[derive(Debug, Default)]
+struct OutQueue {
+    cmds: VecDeque<WriteCmd>,
+    /// The core task dropped its [`Writer`]: nothing more will come.
+    closed: bool,
+}
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutQueue> {
+        // The lock is never held across code that can panic; recover the
+        // data rather than propagate a poison.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The core task's handle on one connection's writer.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    tx: mpsc::UnboundedSender<WriteCmd>,
-    /// Bytes handed to the writer and not yet written.
-    queued: Arc<AtomicUsize>,
-    /// Tells the reader to stop.
-    stop: Arc<Notify>,
+    outbox: Arc<Outbox>,
 }
+
+impl Writer {
+    fn send(&self, cmd: WriteCmd) {
+        self.outbox.lock().cmds.push_back(cmd);
+        // notify_one keeps a permit when the writer is not waiting yet, so
+        // a command queued between its check and its wait is not missed.
+        self.outbox.ready.notify_one();
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.outbox.lock().closed = true;
+        self.outbox.ready.notify_one();
+    }
+}
+
+/// What [`OutRx::try_recv`] found.
+#[derive(Debug)]
+pub(crate) enum TryRecv {
+    Cmd(WriteCmd),
+    Empty,
+    Closed,
+}
+
+/// The writer side's end of an [`Outbox`].
+#[derive(Debug)]
+pub(crate) struct OutRx {
+    outbox: Arc<Outbox>,
+}
+
+impl OutRx {
+    /// The next command if one is queued, without waiting.
+    pub(crate) fn try_recv(&mut self) -> TryRecv {
+        let mut q = self.outbox.lock();
+        match q.cmds.pop_front() {
+            Some(c) => {
+                if q.cmds.is_empty() {
+                    q.cmds = VecDeque::new();
+                }
+                TryRecv::Cmd(c)
+            }
+            None if q.closed => TryRecv::Closed,
+            None => TryRecv::Empty,
+        }
+    }
+
+    /// The next command; `None` once the core let go and all was taken.
+    pub(crate) async fn recv(&mut self) -> Option<WriteCmd> {
+        loop {
+            {
+                let mut q = self.outbox.lock();
+                if let Some(c) = q.cmds.pop_front() {
+                    if q.cmds.is_empty() {
+                        // Give the queue's memory back between bursts: an
+                        // idle connection keeps no buffer.
+                        q.cmds = VecDeque::new();
+                    }
+                    return Some(c);
+                }
+                if q.closed {
+                    return None;
+                }
+            }
+            self.outbox.ready.notified().await;
+        }
+    }
+}
+
+/// The read half of a byte stream, and whether it can wait for data
+/// without a buffer.
+pub(crate) trait ReadHalf: AsyncRead + Unpin + Send + 'static {
+    /// Returns when a read is likely to find data (or end of stream).
+    /// Streams that cannot tell return at once.
+    fn ready(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+impl ReadHalf for OwnedReadHalf {
+    async fn ready(&self) {
+        // An error shows up again on the read that follows.
+        let _ = self.readable().await;
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Send + 'static> ReadHalf for tokio::io::ReadHalf<T> {}
 
 #[derive(Debug)]
 pub(crate) enum WriteCmd {
@@ -320,23 +435,32 @@ async fn serve(
             let (rd, wr) = sock.into_split();
             serve_stream(conn, peer, rd, wr, events, limits, shutdown).await
         }
+        // The TLS and WebSocket futures are large; boxed, they cost
+        // nothing to the (much more common) plain TCP connections, whose
+        // task would otherwise be sized for the largest variant.
         Transport::Tls(config) => {
-            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
-                Ok(Ok(tls)) => {
-                    let (rd, wr) = tokio::io::split(tls);
-                    serve_stream(conn, peer, rd, wr, events, limits, shutdown).await
+            Box::pin(async move {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                    Ok(Ok(tls)) => {
+                        let (rd, wr) = tokio::io::split(tls);
+                        serve_stream(conn, peer, rd, wr, events, limits, shutdown).await
+                    }
+                    Ok(Err(e)) => debug!(conn, %peer, error = %e, "TLS handshake failed"),
+                    Err(_) => debug!(conn, %peer, "TLS handshake timed out"),
                 }
-                Ok(Err(e)) => debug!(conn, %peer, error = %e, "TLS handshake failed"),
-                Err(_) => debug!(conn, %peer, "TLS handshake timed out"),
-            }
+            })
+            .await
         }
         Transport::WebSocket => {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, crate::ws::accept(sock)).await {
-                Ok(Ok(ws)) => crate::ws::serve(conn, peer, ws, events, limits, shutdown).await,
-                Ok(Err(e)) => debug!(conn, %peer, error = %e, "WebSocket handshake failed"),
-                Err(_) => debug!(conn, %peer, "WebSocket handshake timed out"),
-            }
+            Box::pin(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, crate::ws::accept(sock)).await {
+                    Ok(Ok(ws)) => crate::ws::serve(conn, peer, ws, events, limits, shutdown).await,
+                    Ok(Err(e)) => debug!(conn, %peer, error = %e, "WebSocket handshake failed"),
+                    Err(_) => debug!(conn, %peer, "WebSocket handshake timed out"),
+                }
+            })
+            .await
         }
     }
 }
@@ -347,26 +471,27 @@ pub(crate) async fn register(
     conn: ConnId,
     peer: SocketAddr,
     events: &mpsc::Sender<Event>,
-) -> Option<(
-    mpsc::UnboundedReceiver<WriteCmd>,
-    Arc<AtomicUsize>,
-    Arc<Notify>,
-)> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(Notify::new());
+) -> Option<(OutRx, Arc<Outbox>)> {
+    let outbox = Arc::new(Outbox::default());
     let writer = Writer {
-        tx,
-        queued: queued.clone(),
-        stop: stop.clone(),
+        outbox: outbox.clone(),
     };
     events
         .send(Event::Opened { conn, peer, writer })
         .await
         .ok()?;
     debug!(conn, %peer, "connected");
-    Some((rx, queued, stop))
+    Some((
+        OutRx {
+            outbox: outbox.clone(),
+        },
+        outbox,
+    ))
 }
+
+/// First read size of a connection; reads that fill the buffer double it,
+/// up to [`Limits::read_size`].
+const FIRST_READ: usize = 2048;
 
 /// Serves a byte stream (TCP or TLS): reads go to the core task, writes
 /// come from it.
@@ -374,66 +499,123 @@ async fn serve_stream<R, W>(
     conn: ConnId,
     peer: SocketAddr,
     mut rd: R,
-    wr: W,
+    mut wr: W,
     events: mpsc::Sender<Event>,
     limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
 ) where
-    R: AsyncRead + Unpin + Send + 'static,
+    R: ReadHalf,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let Some((rx, queued, stop)) = register(conn, peer, &events).await else {
+    let Some((mut rx, outbox)) = register(conn, peer, &events).await else {
         return;
     };
-    let writer = tokio::spawn(write_loop(wr, rx, queued));
-    let mut buf = BytesMut::with_capacity(limits.read_size);
+    // One task reads and writes: each select! below polls a read and a
+    // write at once, so neither direction waits for the other (both are
+    // cancel-safe: a read or a single write that loses the race did
+    // nothing). No buffer while waiting: an idle connection holds no read
+    // memory (on TCP the wait for data comes before the buffer). The size
+    // adapts: reads that fill the buffer double the next one.
+    let mut buf = BytesMut::new();
+    let mut want = FIRST_READ.min(limits.read_size).max(1);
+    // The chunk being written and how much of it is written.
+    let mut chunk: Option<(Bytes, usize)> = None;
+    let mut reading = true;
     loop {
-        if buf.capacity() - buf.len() < limits.read_size / 4 {
-            buf.reserve(limits.read_size);
-        }
-        let n = tokio::select! {
-            r = rd.read_buf(&mut buf) => match r {
-                Ok(n) => n,
-                Err(e) => {
-                    debug!(conn, error = %e, "read failed");
-                    0
+        if chunk.is_none() {
+            match rx.try_recv() {
+                TryRecv::Cmd(WriteCmd::Data(b)) => {
+                    if b.is_empty() {
+                        continue;
+                    }
+                    chunk = Some((b, 0));
                 }
-            },
-            _ = stop.notified() => break,
-            _ = shutdown.changed() => break,
+                TryRecv::Cmd(WriteCmd::Close) | TryRecv::Closed => break,
+                TryRecv::Empty => {}
+            }
+        }
+        let read = async {
+            rd.ready().await;
+            if buf.capacity() - buf.len() < want / 4 {
+                buf.reserve(want);
+            }
+            let room = buf.capacity() - buf.len();
+            rd.read_buf(&mut buf).await.map(|n| (n, room))
         };
-        if n == 0 {
-            break;
-        }
-        let data = buf.split().freeze();
-        if events.send(Event::Bytes { conn, data }).await.is_err() {
-            break;
-        }
-    }
-    let _ = events.send(Event::Closed { conn }).await;
-    let _ = writer.await;
-    debug!(conn, "closed");
-}
-
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut rx: mpsc::UnboundedReceiver<WriteCmd>,
-    queued: Arc<AtomicUsize>,
-) {
-    while let Some(cmd) = rx.recv().await {
-        match cmd {
-            WriteCmd::Data(b) => {
-                let n = b.len();
-                let r = wr.write_all(&b).await;
-                queued.fetch_sub(n, Ordering::Relaxed);
-                if r.is_err() {
+        let write = async {
+            match &chunk {
+                Some((b, done)) => wr.write(&b[*done..]).await,
+                None => std::future::pending().await,
+            }
+        };
+        let step = tokio::select! {
+            r = read, if reading => Step::Read(r),
+            r = write, if chunk.is_some() => Step::Wrote(r),
+            _ = outbox.ready.notified(), if chunk.is_none() => Step::Queued,
+            _ = outbox.stop.notified(), if reading => Step::StopReading,
+            _ = shutdown.changed(), if reading => Step::StopReading,
+        };
+        match step {
+            Step::Read(Ok((n, room))) if n > 0 => {
+                if n >= room {
+                    want = (want * 2).min(limits.read_size.max(1));
+                }
+                let data = buf.split().freeze();
+                if n < FIRST_READ / 2 {
+                    // A small read: traffic is sparse; keep nothing between reads.
+                    buf = BytesMut::new();
+                }
+                if events.send(Event::Bytes { conn, data }).await.is_err() {
+                    // The core task is gone: nothing more will be written.
+                    reading = false;
                     break;
                 }
             }
-            WriteCmd::Close => break,
+            Step::Read(r) => {
+                if let Err(e) = r {
+                    debug!(conn, error = %e, "read failed");
+                }
+                reading = false;
+                buf = BytesMut::new();
+                // Keep writing what the core still sends until it closes.
+                let _ = events.send(Event::Closed { conn }).await;
+            }
+            Step::StopReading => {
+                reading = false;
+                buf = BytesMut::new();
+                let _ = events.send(Event::Closed { conn }).await;
+            }
+            Step::Wrote(Ok(n)) if n > 0 => {
+                if let Some((b, done)) = &mut chunk {
+                    *done += n;
+                    if *done >= b.len() {
+                        outbox.queued.fetch_sub(b.len(), Ordering::Relaxed);
+                        chunk = None;
+                    }
+                }
+            }
+            Step::Wrote(r) => {
+                if let Err(e) = r {
+                    debug!(conn, error = %e, "write failed");
+                }
+                break;
+            }
+            Step::Queued => {}
         }
     }
-    let _ = wr.shutdown().await;
+    if reading {
+        let _ = events.send(Event::Closed { conn }).await;
+    }
+    let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT, wr.shutdown()).await;
+    debug!(conn, "closed");
+}
+
+/// What woke a connection task.
+enum Step {
+    Read(io::Result<(usize, usize)>),
+    Wrote(io::Result<usize>),
+    Queued,
+    StopReading,
 }
 
 /// Opens the store in `dir`, restores `core` from it and commits what the
@@ -535,8 +717,8 @@ async fn core_loop<C: Core>(
         }
     }
     for (_, w) in conns.drain() {
-        let _ = w.tx.send(WriteCmd::Close);
-        w.stop.notify_one();
+        w.send(WriteCmd::Close);
+        w.outbox.stop.notify_one();
     }
 }
 
@@ -556,7 +738,7 @@ fn handle<C: Core>(core: &mut C, conns: &mut HashMap<ConnId, Writer>, ev: Event,
         }
         Event::Closed { conn } => {
             if let Some(w) = conns.remove(&conn) {
-                let _ = w.tx.send(WriteCmd::Close);
+                w.send(WriteCmd::Close);
                 core.connection_lost(conn, now);
             }
         }
@@ -593,21 +775,21 @@ async fn drain_outputs<C: Core>(
         for (conn, buf) in out.drain() {
             let Some(w) = conns.get(&conn) else { continue };
             let n = buf.len();
-            let queued = w.queued.fetch_add(n, Ordering::Relaxed) + n;
+            let queued = w.outbox.queued.fetch_add(n, Ordering::Relaxed) + n;
             if queued > limits.max_queued_bytes {
                 warn!(conn, queued, "client does not read: disconnecting it");
                 closed.push(conn);
                 continue;
             }
-            let _ = w.tx.send(WriteCmd::Data(buf.freeze()));
+            w.send(WriteCmd::Data(buf.freeze()));
         }
         if closed.is_empty() {
             return Ok(());
         }
         for conn in closed.drain(..) {
             if let Some(w) = conns.remove(&conn) {
-                let _ = w.tx.send(WriteCmd::Close);
-                w.stop.notify_one();
+                w.send(WriteCmd::Close);
+                w.outbox.stop.notify_one();
                 core.connection_lost(conn, now);
             }
         }

@@ -64,17 +64,18 @@ pub(crate) async fn serve(
     _limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Some((mut rx, queued, stop)) = register(conn, peer, &events).await else {
+    let Some((mut rx, outbox)) = register(conn, peer, &events).await else {
         return;
     };
     let (mut sink, mut stream) = ws.split();
+    let out = outbox.clone();
     let writer = tokio::spawn(async move {
         while let Some(cmd) = rx.recv().await {
             match cmd {
                 WriteCmd::Data(b) => {
                     let n = b.len();
                     let r = sink.send(Message::Binary(b)).await;
-                    queued.fetch_sub(n, Ordering::Relaxed);
+                    out.queued.fetch_sub(n, Ordering::Relaxed);
                     if r.is_err() {
                         break;
                     }
@@ -87,7 +88,7 @@ pub(crate) async fn serve(
     loop {
         let msg = tokio::select! {
             m = stream.next() => m,
-            _ = stop.notified() => break,
+            _ = outbox.stop.notified() => break,
             _ = shutdown.changed() => break,
         };
         match msg {

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod broker;
 mod check;
 mod decode;
@@ -28,6 +29,8 @@ enum Command {
     Check(check::Args),
     /// Decode MQTT from a pcap/pcapng capture and report every violation.
     Pcap(pcap::Args),
+    /// Load a broker (or the embedded one): throughput, latency, memory per idle connection.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +40,6 @@ fn main() -> ExitCode {
         Command::Broker(args) => broker::run(*args),
         Command::Check(args) => check::run(args),
         Command::Pcap(args) => pcap::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
