@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod broker;
 mod check;
 mod decode;
+mod fuzz;
 mod pcap;
 
 /// MQTT toolkit: decode packets and check them against the MQTT 3.1, 3.1.1
@@ -28,6 +29,8 @@ enum Command {
     Check(check::Args),
     /// Decode MQTT from a pcap/pcapng capture and report every violation.
     Pcap(pcap::Args),
+    /// Fuzz a live broker with mutated conversations, or replay a finding.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +40,6 @@ fn main() -> ExitCode {
         Command::Broker(args) => broker::run(args),
         Command::Check(args) => check::run(args),
         Command::Pcap(args) => pcap::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     }
 }
