@@ -34,6 +34,9 @@ pub enum Expect {
         acks: usize,
         /// Packet identifier one answer must carry.
         ack_id: Option<u16>,
+        /// 3.1.1 lets a server close instead of acknowledging a PUBLISH
+        /// it does not authorize (MQTT-3.3.5-2).
+        may_close: bool,
     },
     /// Anything but a crash or an invalid packet from the broker (an
     /// incomplete packet may be waited on forever; acknowledgements for
@@ -84,8 +87,12 @@ impl fmt::Display for Expect {
                 ack_type,
                 acks,
                 ack_id,
+                may_close,
             } => {
                 f.write_str("process it and stay connected")?;
+                if *may_close {
+                    f.write_str(" (or refuse it by closing, MQTT-3.3.5-2)")?;
+                }
                 if *acks > 0 {
                     write!(f, ", answering with {acks} {}", type_name(*ack_type))?;
                 }
@@ -177,11 +184,14 @@ pub fn expect(conv: &Conversation) -> Expect {
         connect,
         first,
     };
+    // Under 3.1.1 a PUBLISH may be refused by closing (MQTT-3.3.5-2).
+    let may_close = !v.is_v5() && target[0] >> 4 == 3;
     let open = |s: &str| Expect::Open {
         statement: s.to_string(),
         ack_type: 0,
         acks: 0,
         ack_id: None,
+        may_close,
     };
     if first && !connect {
         return close("MQTT-3.1.0-1");
@@ -199,6 +209,7 @@ pub fn expect(conv: &Conversation) -> Expect {
                 ack_type: 7,
                 acks: 1,
                 ack_id: Some(id),
+                may_close: false,
             }
         }
         Class::AckUnknown => Expect::Any {
@@ -217,6 +228,7 @@ pub fn expect(conv: &Conversation) -> Expect {
                     ack_type: 13,
                     acks: count,
                     ack_id: None,
+                    may_close: false,
                 },
                 (3, true) => Expect::Open {
                     statement: if v.is_v5() {
@@ -227,6 +239,7 @@ pub fn expect(conv: &Conversation) -> Expect {
                     ack_type: 4,
                     acks: count,
                     ack_id: None,
+                    may_close,
                 },
                 _ => open(""),
             }
@@ -408,7 +421,11 @@ pub struct Verdict {
 
 /// DISCONNECT reasons a 5.0 broker may give for closing on valid input
 /// (limits and policies it is free to have).
-const POLICY_REASONS: &[u8] = &[0x80, 0x83, 0x87, 0x89, 0x8B, 0x95, 0x96, 0x97, 0x9F];
+/// (0x90 Topic Name invalid: well formed but not accepted; 0x9A-0xA2: a
+/// feature the broker may have declared unavailable in CONNACK.)
+const POLICY_REASONS: &[u8] = &[
+    0x80, 0x83, 0x87, 0x89, 0x8B, 0x90, 0x95, 0x96, 0x97, 0x99, 0x9A, 0x9B, 0x9E, 0x9F, 0xA1, 0xA2,
+];
 
 /// Judges `reaction` against `expect`; `None` when the broker did what the
 /// specification allows.
@@ -483,8 +500,12 @@ pub fn judge(v: ProtocolVersion, expect: &Expect, reaction: &Reaction) -> Option
             ack_type,
             acks,
             ack_id,
+            may_close,
             ..
         } => {
+            if reaction.end == End::Closed && *may_close {
+                return None;
+            }
             if reaction.end == End::Closed {
                 let policy = reaction.packets.iter().any(|p| {
                     p.ptype() == 14 && v.is_v5() && POLICY_REASONS.contains(&p.disconnect_reason())
@@ -629,6 +650,7 @@ mod tests {
             ack_type: 7,
             acks: 1,
             ack_id: Some(9),
+            may_close: false,
         };
         let good = Reaction {
             packets: vec![recv(v, &[0x70, 0x02, 0x00, 0x09])],
@@ -660,8 +682,26 @@ mod tests {
             ack_type: 0,
             acks: 0,
             ack_id: None,
+            may_close: false,
         };
         assert_eq!(judge(v5, &e0, &busy), None, "quota exceeded is a policy");
+        let protocol_error = Reaction {
+            packets: vec![recv(v5, &[0xE0, 0x02, 0x82, 0x00])],
+            end: End::Closed,
+        };
+        assert_eq!(
+            judge(v5, &e0, &protocol_error).unwrap().kind,
+            "closed-on-valid"
+        );
+        // 3.1.1: a PUBLISH may be refused by closing.
+        let publish = Expect::Open {
+            statement: String::new(),
+            ack_type: 0,
+            acks: 0,
+            ack_id: None,
+            may_close: true,
+        };
+        assert_eq!(judge(v, &publish, &closed), None);
     }
 
     #[test]
