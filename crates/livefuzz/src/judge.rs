@@ -185,7 +185,7 @@ pub fn expect(conv: &Conversation) -> Expect {
         first,
     };
     // Under 3.1.1 a PUBLISH may be refused by closing (MQTT-3.3.5-2).
-    let may_close = !v.is_v5() && target[0] >> 4 == 3;
+    let may_close = !v.is_v5() && target.first().is_some_and(|b| b >> 4 == 3);
     let open = |s: &str| Expect::Open {
         statement: s.to_string(),
         ack_type: 0,
@@ -198,7 +198,7 @@ pub fn expect(conv: &Conversation) -> Expect {
     }
     match conv.class {
         Class::SecondConnect => close("MQTT-3.1.0-2"),
-        Class::PubrelUnknown => {
+        Class::PubrelUnknown if target.len() >= 4 && target[0] >> 4 == 6 => {
             let id = u16::from_be_bytes([target[2], target[3]]);
             Expect::Open {
                 statement: if v.is_v5() {
@@ -219,7 +219,7 @@ pub fn expect(conv: &Conversation) -> Expect {
         },
         Class::AuthWithoutMethod => close("§4.12/auth-without-method MQTT-4.13.1-1"),
         Class::TopicAliasUnknown => close("§3.3.2.3.4/topic-alias MQTT-4.13.1-1"),
-        Class::Flood => {
+        Class::Flood if !target.is_empty() => {
             let t = target[0] >> 4;
             let q1 = t == 3 && (target[0] >> 1) & 3 == 1;
             match (t, q1) {

@@ -118,8 +118,12 @@ impl Script {
                     "the target, and only the target, is the last step".into()
                 ));
             }
+            let send = parse_hex(&s.send).map_err(at)?;
+            if send.is_empty() {
+                return Err(at("a step sends at least one byte".into()));
+            }
             steps.push(Step {
-                send: parse_hex(&s.send).map_err(at)?,
+                send,
                 wait,
                 role,
                 note: s.note.clone(),
@@ -201,9 +205,22 @@ mod tests {
         let mut bad = s.clone();
         bad.class = "nope".into();
         assert!(bad.conversation().is_err());
-        let mut bad = s;
+        let mut bad = s.clone();
         bad.steps[0].send = "zz".into();
         assert!(bad.conversation().is_err());
+        let mut bad = s.clone();
+        bad.steps[0].send = String::new();
+        assert!(bad.conversation().is_err());
+        // A class whose expectation reads the target, with a target of
+        // another shape: judged generically, no panic.
+        let mut odd = s;
+        odd.class = "pubrel-unknown".into();
+        odd.steps = vec![odd.steps.pop().unwrap()];
+        odd.steps[0].send = "c0 00".into();
+        let c = odd.conversation().unwrap();
+        let _ = crate::judge::expect(&c);
+        odd.class = "flood".into();
+        let _ = crate::judge::expect(&odd.conversation().unwrap());
         assert!(Script::from_toml("format = 1").is_err());
     }
 }
