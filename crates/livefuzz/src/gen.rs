@@ -1276,6 +1276,25 @@ mod tests {
                             let n =
                                 r.unwrap_or_else(|e| panic!("{v} {}: {note}: {e}", class.name()));
                             assert!(n >= 1);
+                            // The order classes carry their own statement.
+                            let e = crate::judge::expect(&conv);
+                            let want: &[&str] = match class {
+                                Class::BeforeConnect => &["MQTT-3.1.0-1"],
+                                Class::SecondConnect => &["MQTT-3.1.0-2"],
+                                Class::PubrelUnknown if v.is_v5() => &["MQTT-4.3.3-11"],
+                                Class::PubrelUnknown => &["MQTT-4.3.3-2"],
+                                Class::AuthWithoutMethod | Class::TopicAliasUnknown => {
+                                    &["MQTT-4.13.1-1"]
+                                }
+                                _ => &[],
+                            };
+                            let got = e.statements();
+                            for w in want {
+                                assert!(got.iter().any(|g| g == w), "{v} {}: {e:?}", class.name());
+                            }
+                            if class == Class::AckUnknown {
+                                assert!(matches!(e, crate::judge::Expect::Any { .. }));
+                            }
                             if class == Class::BeforeConnect {
                                 assert!(conv.target_is_first());
                             } else {
