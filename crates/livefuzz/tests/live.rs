@@ -11,11 +11,13 @@ use mqttkit_livefuzz::{fuzz, replay, Class, Options, Script, Timing};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// Generous deadlines, so that a loaded machine does not look like a
+/// broker that fails to close or to answer.
 fn timing() -> Timing {
     Timing {
-        step: Duration::from_secs(5),
-        close_wait: Duration::from_millis(500),
-        probe: Duration::from_secs(10),
+        step: Duration::from_secs(10),
+        close_wait: Duration::from_secs(2),
+        probe: Duration::from_secs(15),
     }
 }
 
