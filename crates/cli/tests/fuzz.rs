@@ -58,6 +58,7 @@ fn the_embedded_broker_survives_a_short_run_and_a_script_replays() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("cases:     40 in"), "{text}");
     assert!(text.contains("findings:  0"), "{text}");
+    assert!(!dir.exists(), "no finding, no directory");
     // A committed mosquitto finding: our broker closes on a PUBLISH QoS 0
     // with DUP 1, so it does not reproduce here (status 0).
     let script = concat!(

@@ -163,12 +163,6 @@ pub async fn fuzz(opts: &Options) -> Summary {
         s.stopped = Some("no protocol version selected".into());
         return s;
     }
-    if let Some(dir) = &opts.out {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            s.stopped = Some(format!("cannot create {}: {e}", dir.display()));
-            return s;
-        }
-    }
     let probe_id = format!("lfprobe{}", opts.seed);
     while s.cases < opts.max_cases && Instant::now() < deadline {
         let case = s.cases;
@@ -232,6 +226,10 @@ pub async fn fuzz(opts: &Options) -> Summary {
                 });
                 let mut saved = None;
                 if let Some(p) = path {
+                    // The directory is made with the first finding.
+                    if let Some(dir) = p.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
                     match script.to_toml().map(|t| std::fs::write(&p, t)) {
                         Ok(Ok(())) => saved = Some(p),
                         Ok(Err(e)) => eprintln!("mqttkit fuzz: cannot write {}: {e}", p.display()),
