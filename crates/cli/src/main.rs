@@ -8,6 +8,7 @@ mod bench;
 mod broker;
 mod check;
 mod decode;
+mod fuzz;
 mod pcap;
 
 /// MQTT toolkit: decode packets and check them against the MQTT 3.1, 3.1.1
@@ -31,6 +32,8 @@ enum Command {
     Pcap(pcap::Args),
     /// Load a broker (or the embedded one): throughput, latency, memory per idle connection.
     Bench(bench::Args),
+    /// Fuzz a live broker with mutated conversations, or replay a finding.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +44,6 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Pcap(args) => pcap::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     }
 }
