@@ -8,7 +8,7 @@ use mqttkit_codec::{
     ProtocolVersion, QoS,
 };
 use mqttkit_model::testkit::World;
-use mqttkit_model::{AuthExchange, AuthStart, AuthStep, Authenticator, Config};
+use mqttkit_model::{AuthExchange, AuthStart, AuthStep, Authenticator, Challenge, Config};
 
 const V: ProtocolVersion = ProtocolVersion::V5;
 const METHOD: &str = "reverse-nonce";
@@ -49,11 +49,11 @@ impl AuthExchange for Exchange {
             None => {
                 let nonce = b"n0nce".to_vec();
                 self.nonce = Some(nonce.clone());
-                AuthStep::Continue {
+                AuthStep::Continue(Challenge {
                     data: nonce,
                     reason: self.reason.clone(),
                     user_properties: self.users.clone(),
-                }
+                })
             }
             Some(n) => {
                 let want: Vec<u8> = n.iter().rev().copied().collect();
@@ -102,6 +102,22 @@ fn only_auth(got: &[OwnedPacket]) -> (AuthReasonCode, Option<String>, Option<Vec
             a.properties.authentication_data.map(<[u8]>::to_vec),
         ),
         other => panic!("expected AUTH, got {other:?}"),
+    }
+}
+
+/// The reason code of the CONNACK that starts `got`.
+fn connack_code(got: &[OwnedPacket]) -> ConnectReasonCode {
+    match got.first().map(OwnedPacket::packet) {
+        Some(Packet::ConnAck(a)) => a.reason_code,
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}
+
+/// The reason code of the DISCONNECT that starts `got`.
+fn disconnect_code(got: &[OwnedPacket]) -> DisconnectReasonCode {
+    match got.first().map(OwnedPacket::packet) {
+        Some(Packet::Disconnect(d)) => d.reason_code,
+        other => panic!("expected DISCONNECT, got {other:?}"),
     }
 }
 
@@ -165,11 +181,7 @@ fn mqtt_4_12_0_3_client_s_auth_reply_to_a_server() {
         1,
         Packet::Auth(auth(AuthReasonCode::ReAuthenticate, METHOD, b"ecn0n")),
     );
-    let got = w.take(1);
-    assert!(
-        matches!(got[0].packet(), Packet::ConnAck(a) if a.reason_code == ConnectReasonCode::ProtocolError),
-        "{got:?}"
-    );
+    assert_eq!(connack_code(&w.take(1)), ConnectReasonCode::ProtocolError);
     assert_eq!(w.closed, vec![1]);
 }
 
@@ -187,11 +199,7 @@ fn mqtt_4_12_0_4_server_rejecting_authentication_may_send_connack() {
             b"wrong",
         )),
     );
-    let got = w.take(1);
-    assert!(
-        matches!(got[0].packet(), Packet::ConnAck(a) if a.reason_code == ConnectReasonCode::NotAuthorized),
-        "{got:?}"
-    );
+    assert_eq!(connack_code(&w.take(1)), ConnectReasonCode::NotAuthorized);
     assert_eq!(w.closed, vec![1]);
     assert_eq!(w.b.session_count(), 0);
 
@@ -243,11 +251,7 @@ fn mqtt_4_12_0_5_all_auth_packets_and_a_successful() {
             b"ecn0n",
         )),
     );
-    let got = w.take(2);
-    assert!(
-        matches!(got[0].packet(), Packet::ConnAck(a) if a.reason_code == ConnectReasonCode::ProtocolError),
-        "{got:?}"
-    );
+    assert_eq!(connack_code(&w.take(2)), ConnectReasonCode::ProtocolError);
     assert_eq!(w.closed, vec![2]);
 }
 
@@ -285,10 +289,9 @@ fn mqtt_4_12_0_7_no_authentication_method_in_connect_client() {
         1,
         Packet::Auth(auth(AuthReasonCode::ReAuthenticate, METHOD, b"")),
     );
-    let got = w.take(1);
-    assert!(
-        matches!(got[0].packet(), Packet::Disconnect(d) if d.reason_code == DisconnectReasonCode::ProtocolError),
-        "{got:?}"
+    assert_eq!(
+        disconnect_code(&w.take(1)),
+        DisconnectReasonCode::ProtocolError
     );
     assert_eq!(w.closed, vec![1]);
 }
@@ -300,11 +303,7 @@ fn mqtt_3_1_2_30_after_a_connect_with_authentication_method() {
     connect_with(&mut w, 1, Some(METHOD), None);
     w.take(1);
     w.publish(1, "t", b"early", QoS::AtMostOnce, 0);
-    let got = w.take(1);
-    assert!(
-        matches!(got[0].packet(), Packet::ConnAck(a) if a.reason_code == ConnectReasonCode::ProtocolError),
-        "{got:?}"
-    );
+    assert_eq!(connack_code(&w.take(1)), ConnectReasonCode::ProtocolError);
     assert_eq!(w.closed, vec![1]);
     assert_eq!(w.b.session_count(), 0);
 }
@@ -340,10 +339,9 @@ fn mqtt_4_12_1_1_re_authentication_auth_reason_0x19_uses() {
         1,
         Packet::Auth(auth(AuthReasonCode::ReAuthenticate, "other", b"")),
     );
-    let got = w.take(1);
-    assert!(
-        matches!(got[0].packet(), Packet::Disconnect(d) if d.reason_code == DisconnectReasonCode::ProtocolError),
-        "{got:?}"
+    assert_eq!(
+        disconnect_code(&w.take(1)),
+        DisconnectReasonCode::ProtocolError
     );
     assert_eq!(w.closed, vec![1]);
 }
@@ -365,10 +363,9 @@ fn mqtt_4_12_1_2_failed_re_authentication_close_the_connection() {
             b"wrong",
         )),
     );
-    let got = w.take(1);
-    assert!(
-        matches!(got[0].packet(), Packet::Disconnect(d) if d.reason_code == DisconnectReasonCode::NotAuthorized),
-        "{got:?}"
+    assert_eq!(
+        disconnect_code(&w.take(1)),
+        DisconnectReasonCode::NotAuthorized
     );
     assert_eq!(w.closed, vec![1]);
 }

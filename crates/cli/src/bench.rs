@@ -327,15 +327,9 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::common::runtime("bench") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mqttkit bench: cannot start the runtime: {e}");
-            return ExitCode::from(USAGE);
-        }
+        Err(code) => return code,
     };
     // The overall deadline, and a watchdog in case the runtime cannot
     // honour it.

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use mqttkit_codec::ProtocolVersion;
 use mqttkit_conformance::{
     builtin_cases, must_failed, report, runner, tls_client_config, Config, Credentials, Tls,
     Transport,
@@ -29,18 +28,6 @@ enum Format {
     Junit,
     /// A Markdown matrix, one row per statement.
     Markdown,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Protocol {
-    /// MQTT 3.1.1.
-    #[value(name = "3.1.1")]
-    V311,
-    /// MQTT 5.0.
-    #[value(name = "5")]
-    V5,
-    /// Both.
-    All,
 }
 
 #[derive(Debug, Parser)]
@@ -66,7 +53,7 @@ pub struct Args {
 
     /// Versions to check.
     #[arg(long, value_enum, default_value = "all")]
-    protocol: Protocol,
+    protocol: crate::common::Protocols,
 
     /// User Name sent in every CONNECT.
     #[arg(long)]
@@ -190,15 +177,9 @@ pub fn run(args: Args) -> ExitCode {
         }
         return ExitCode::from(OK);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::common::runtime("check") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mqttkit check: cannot start the runtime: {e}");
-            return ExitCode::from(USAGE);
-        }
+        Err(code) => return code,
     };
     // Without a URL: the embedded reference broker on a loopback port the
     // OS chooses, stopped when the run ends.
@@ -262,11 +243,7 @@ pub fn run(args: Args) -> ExitCode {
     };
     config.step_timeout = Duration::from_millis(args.timeout_ms.max(1));
     config.concurrency = args.concurrency.max(1);
-    config.protocols = match args.protocol {
-        Protocol::V311 => vec![ProtocolVersion::V3_1_1],
-        Protocol::V5 => vec![ProtocolVersion::V5],
-        Protocol::All => vec![ProtocolVersion::V3_1_1, ProtocolVersion::V5],
-    };
+    config.protocols = args.protocol.versions();
     config.only = args.only.clone();
     config.skip = args.skip.clone();
     if runner::plan(&cases, &config).is_empty() {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use mqttkit_broker::model::{Broker, Config as BrokerConfig};
 use mqttkit_codec::ProtocolVersion;
 use mqttkit_livefuzz::{check_target, Class, Options, Script, Timing};
@@ -15,18 +15,6 @@ const OK: u8 = 0;
 const FOUND: u8 = 1;
 /// Exit status: usage or connection error.
 const USAGE: u8 = 2;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Protocol {
-    /// MQTT 3.1.1.
-    #[value(name = "3.1.1")]
-    V311,
-    /// MQTT 5.0.
-    #[value(name = "5")]
-    V5,
-    /// Both, case by case in turn.
-    All,
-}
 
 #[derive(Debug, Parser)]
 #[command(after_long_help = "\
@@ -55,7 +43,7 @@ pub struct Args {
 
     /// Versions to fuzz.
     #[arg(long, value_enum, default_value = "all")]
-    protocol: Protocol,
+    protocol: crate::common::Protocols,
 
     /// Stop after this many cases.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
@@ -109,15 +97,9 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::common::runtime("fuzz") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mqttkit fuzz: cannot start the runtime: {e}");
-            return ExitCode::from(USAGE);
-        }
+        Err(code) => return code,
     };
     let mut embedded = None;
     let (broker, address) = match &args.url {
@@ -154,11 +136,7 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         let mut opts = Options::new(address);
         opts.broker = broker;
-        opts.versions = match args.protocol {
-            Protocol::V311 => vec![ProtocolVersion::V3_1_1],
-            Protocol::V5 => vec![ProtocolVersion::V5],
-            Protocol::All => vec![ProtocolVersion::V3_1_1, ProtocolVersion::V5],
-        };
+        opts.versions = args.protocol.versions();
         opts.seed = args.seed;
         opts.duration = Duration::from_secs(args.duration);
         opts.max_cases = args.max_cases;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod broker;
 mod check;
+mod common;
 mod decode;
 mod fuzz;
 mod pcap;

@@ -24,7 +24,7 @@ use mqttkit_codec::{
 
 use crate::auth::{AllowAll, Authorizer, Credentials, Refusal};
 use crate::config::{Config, ShareStrategy};
-use crate::enhanced_auth::{self, AuthStart, AuthStep, Authenticator, ConnAuth};
+use crate::enhanced_auth::{self, AuthStart, AuthStep, Authenticator, Challenge, ConnAuth};
 use crate::message::{Delivery, Message, MessageProperties};
 use crate::session::{InFlight, OutState, Session, Subscribed};
 use crate::topic::{matches, FilterKind, SubscriptionTree};
@@ -1419,13 +1419,9 @@ impl<A: Authorizer> Broker<A> {
             return;
         };
         match exchange.step(data) {
-            AuthStep::Continue {
-                data,
-                reason,
-                user_properties,
-            } => {
+            AuthStep::Continue(challenge) => {
                 let max = cc.auth.pending_max_packet;
-                self.send_auth_continue(conn, &method, &data, reason, &user_properties, max, now);
+                self.send_auth_continue(conn, &method, &challenge, max, now);
             }
             AuthStep::Success { data } => {
                 cc.auth.exchange = None;
@@ -1447,24 +1443,15 @@ impl<A: Authorizer> Broker<A> {
     /// repeated per MQTT-4.12.0-5); the Reason String and User Properties
     /// are left out when they would break the client's Maximum Packet Size
     /// (MQTT-3.15.2-2, MQTT-3.15.2-3).
-    #[allow(clippy::too_many_arguments)]
     fn send_auth_continue(
         &mut self,
         conn: ConnId,
         method: &str,
-        data: &[u8],
-        reason: Option<String>,
-        user_properties: &[(String, String)],
+        challenge: &Challenge,
         max_packet: u32,
         now: Millis,
     ) {
-        match enhanced_auth::continue_packet(
-            method,
-            data,
-            reason.as_deref(),
-            user_properties,
-            max_packet,
-        ) {
+        match enhanced_auth::continue_packet(method, challenge, max_packet) {
             Some(bytes) => self.raw(conn, Bytes::from(bytes)),
             // Not even the bare challenge fits the client's limit: the
             // exchange cannot continue.
@@ -1544,13 +1531,9 @@ impl<A: Authorizer> Broker<A> {
         };
         let data = a.properties.authentication_data.unwrap_or_default();
         match exchange.step(data) {
-            AuthStep::Continue {
-                data,
-                reason,
-                user_properties,
-            } => {
+            AuthStep::Continue(challenge) => {
                 let max = c.client_max_packet;
-                self.send_auth_continue(conn, &method, &data, reason, &user_properties, max, now);
+                self.send_auth_continue(conn, &method, &challenge, max, now);
             }
             AuthStep::Success { data } => {
                 c.auth.exchange = None;

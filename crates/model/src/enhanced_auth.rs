@@ -42,20 +42,35 @@ pub enum AuthStep {
         /// Final data for the client, if the method has any.
         data: Option<Vec<u8>>,
     },
-    /// More is needed: send `data` in an AUTH 0x18 and wait for the client.
-    Continue {
-        /// Challenge data.
-        data: Vec<u8>,
-        /// A Reason String for people; left out when the AUTH would then
-        /// exceed the client's Maximum Packet Size (MQTT-3.15.2-2).
-        reason: Option<String>,
-        /// User Properties; left out when the AUTH would then exceed the
-        /// client's Maximum Packet Size (MQTT-3.15.2-3).
-        user_properties: Vec<(String, String)>,
-    },
+    /// More is needed: send the challenge in an AUTH 0x18 and wait for the
+    /// client.
+    Continue(Challenge),
     /// Refused: CONNACK 0x87 Not authorized before the connection is
     /// accepted, DISCONNECT 0x87 after (re-authentication).
     Fail,
+}
+
+/// What a `Continue` step sends to the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Challenge {
+    /// Authentication Data.
+    pub data: Vec<u8>,
+    /// A Reason String for people; left out when the AUTH would then
+    /// exceed the client's Maximum Packet Size (MQTT-3.15.2-2).
+    pub reason: Option<String>,
+    /// User Properties; left out when the AUTH would then exceed the
+    /// client's Maximum Packet Size (MQTT-3.15.2-3).
+    pub user_properties: Vec<(String, String)>,
+}
+
+impl Challenge {
+    /// A challenge of `data` alone.
+    pub fn new(data: Vec<u8>) -> Self {
+        Challenge {
+            data,
+            ..Challenge::default()
+        }
+    }
 }
 
 /// One running exchange for one connection.
@@ -97,13 +112,8 @@ impl ConnAuth {
 /// Reason String and then the User Properties when the packet would not
 /// fit in `max_packet` bytes. `None` when even the bare packet does not fit
 /// (the exchange cannot go on).
-pub(crate) fn continue_packet(
-    method: &str,
-    data: &[u8],
-    reason: Option<&str>,
-    user_properties: &[(String, String)],
-    max_packet: u32,
-) -> Option<Vec<u8>> {
+pub(crate) fn continue_packet(method: &str, c: &Challenge, max_packet: u32) -> Option<Vec<u8>> {
+    let (data, reason, user_properties) = (&c.data[..], c.reason.as_deref(), &c.user_properties);
     let pairs: Vec<(&str, &str)> = user_properties
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))

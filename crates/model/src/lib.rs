@@ -33,7 +33,7 @@ pub use broker::persist;
 pub use broker::{Broker, DropReason, Output, Stats};
 pub use client::{Client, ClientConfig, ClientError, ClientEvent, CloseReason};
 pub use config::{Config, ShareStrategy};
-pub use enhanced_auth::{AuthExchange, AuthStart, AuthStep, Authenticator};
+pub use enhanced_auth::{AuthExchange, AuthStart, AuthStep, Authenticator, Challenge};
 pub use message::{Delivery, Message, MessageProperties};
 pub use persist::{RestoreError, RestoreReport, StoreOp, StoredState, Table};
 
