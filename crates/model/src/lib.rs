@@ -19,6 +19,7 @@ pub mod config;
 pub mod fuzz_targets;
 pub mod message;
 pub mod session;
+pub mod sim;
 pub mod testkit;
 pub mod topic;
 
