@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Long run of fuzz targets, one after the other (one libFuzzer job: the
-# machine may be shared): `fuzz/soak.sh SECONDS [TARGET...]` (default: every
+# Long run of fuzz targets, one after the other, each a single in-process
+# libFuzzer run (one job: the machine may be shared; `-jobs=1` would move
+# the output into fuzz-0.log): `fuzz/soak.sh SECONDS [TARGET...]` (default: every
 # target). Builds the targets once, copies the binaries aside (so editing
 # the sources meanwhile does not disturb the queue), seeds fuzz/corpus with
 # seed.sh and runs each target for SECONDS on its working corpus. Prints one
@@ -27,7 +28,7 @@ for t in $targets; do
     mkdir -p "artifacts/$t" "corpus/$t"
     log="soak-logs/$t.log"
     "$bin/$t" "corpus/$t" -artifact_prefix="artifacts/$t/" \
-        -max_total_time="$seconds" -jobs=1 -rss_limit_mb=2048 -timeout=10 \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

@@ -22,6 +22,7 @@
 #![deny(unsafe_code)]
 
 mod core;
+pub mod fuzz_targets;
 mod reference;
 mod server;
 mod tls;
