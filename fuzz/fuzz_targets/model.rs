@@ -3,4 +3,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| mqttkit_model::fuzz_targets::model_target(data));
+fuzz_target!(|data: &[u8]| {
+    mqttkit_model::fuzz_targets::model_target(data);
+});

@@ -104,8 +104,9 @@ pub const MODEL_MAX_STEPS: u64 = 400;
 /// `1 + b6 % 8`; b7: the broker's seed. The rest: one step after another
 /// (client, action, its arguments), at most [`MODEL_MAX_STEPS`]; the
 /// memory limits are checked after every step. Small limits on purpose:
-/// queues fill, windows close and drops must be reported.
-pub fn model_target(data: &[u8]) {
+/// queues fill, windows close and drops must be reported. Returns what the
+/// run did.
+pub fn model_target(data: &[u8]) -> sim::Summary {
     let (head, rest) = data.split_at(data.len().min(8));
     let mut h = [0u8; 8];
     h[..head.len()].copy_from_slice(head);
@@ -129,5 +130,5 @@ pub fn model_target(data: &[u8]) {
         check_every: 1,
         seed: u64::from(h[7]),
     };
-    sim::run(&cfg, &mut ByteChoices::new(rest), "fuzz");
+    sim::run(&cfg, &mut ByteChoices::new(rest), "fuzz")
 }
