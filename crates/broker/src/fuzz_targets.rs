@@ -9,10 +9,13 @@
 //! # What may differ (and how the script avoids it)
 //!
 //! - **Interleaving across connections.** The sockets deliver in real
-//!   time; only the sequence each connection receives is compared, and
-//!   after every step the sockets are read until each connection has
-//!   received what the model sent it in that step (or up to
-//!   [`STEP_TIMEOUT`]), so a later step cannot overtake an earlier one.
+//!   time; only the sequence each connection receives is compared. Every
+//!   step ends with a PINGREQ from the acting client (arbitrary bytes are
+//!   framed as one packet, so it is always read as a packet), and the
+//!   sockets are read until each connection has received what the model
+//!   sent it in that step, PINGRESP included (or up to [`STEP_TIMEOUT`]):
+//!   the broker has then handled the step before the next one starts,
+//!   even a QoS 0 PUBLISH that nothing answers.
 //! - **The clock.** The model's clock stands still while the broker's
 //!   runs. Scripts never depend on time: Keep Alive 0, Session Expiry 0 or
 //!   "never", no Will Delay, no Message Expiry, and an exec lasts far less
@@ -300,13 +303,23 @@ async fn run(data: &[u8]) {
                 }
                 12 => buf.extend_from_slice(&[0x00, 0x00]),
                 _ => {
-                    let len = usize::from(input.byte() % 8);
+                    // Arbitrary bytes framed as one packet (any first byte,
+                    // a one-byte Remaining Length), so the stream stays at
+                    // a packet boundary and the PINGREQ below is read as
+                    // a packet.
+                    let first = input.byte();
+                    let len = input.byte() % 7;
+                    buf.extend_from_slice(&[first, len]);
                     for _ in 0..len {
                         buf.extend_from_slice(&[input.byte()]);
                     }
                 }
             }
             if clients[c].conn.is_some() && !buf.is_empty() {
+                // The barrier: a step ends with PINGREQ, so waiting for
+                // its PINGRESP (or the close) means the broker has handled
+                // the step, even when nothing else answers it (QoS 0).
+                buf.extend_from_slice(&[0xc0, 0x00]);
                 sends.push((c, buf.to_vec()));
             }
         }
