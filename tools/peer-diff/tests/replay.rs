@@ -58,7 +58,9 @@ fn packet_cases_agree_with_the_peer() {
             .collect();
         match compare(version, &bytes) {
             Outcome::Agree => agree[usize::from(version.is_v5())] += 1,
-            Outcome::PeerRefused => peer_refused.push(f.display().to_string()),
+            Outcome::PeerRefused | Outcome::PeerDefect(_) => {
+                peer_refused.push(f.display().to_string())
+            }
             Outcome::OursRefused => {}
         }
     }
@@ -88,4 +90,33 @@ fn structured_random_inputs() {
         data[0] = 2 | (i & 1) as u8;
         peer_target(&data);
     }
+}
+
+/// The defect the `peer` target found in mqttbytes 0.6: its reading of a
+/// PUBLISH with three Subscription Identifiers differs from mqttkit's
+/// (which is right: three identifiers, empty payload), and the comparison
+/// attributes it to the known defect instead of failing.
+#[test]
+fn mqttbytes_subscription_identifier_defect_is_recognised() {
+    let bytes = [
+        0x3c, 0x0c, 0, 1, b't', 0xe3, 0x2b, 6, 0x0b, 1, 0x0b, 2, 0x0b, 3,
+    ];
+    let (p, _) = mqttkit_codec::Decoder::new(ProtocolVersion::V5)
+        .decode(&bytes)
+        .unwrap();
+    let mqttkit_codec::Packet::Publish(x) = &p else {
+        panic!("{p:?}")
+    };
+    assert_eq!(
+        x.properties
+            .subscription_identifiers
+            .iter()
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(x.payload.is_empty());
+    assert!(matches!(
+        compare(ProtocolVersion::V5, &bytes),
+        Outcome::PeerDefect(_)
+    ));
 }
