@@ -53,6 +53,13 @@ pub enum Outcome {
 ///   `corpus/fuzz/peer/regress-mqttbytes-subscription-id-overcount`).
 pub fn known_peer_defect(p: &Packet<'_>, version: ProtocolVersion) -> Option<&'static str> {
     match p {
+        // mqttkit decodes a CONNECT by the protocol level it carries;
+        // mqttbytes v4 reads a level-5 CONNECT with the 3.1.1 layout
+        // (no properties), so its fields shift
+        // (`corpus/fuzz/peer/regress-mqttbytes-v4-reads-level-5-connect`).
+        Packet::Connect(c) if c.protocol != version => {
+            Some("mqttbytes v4 reads a level-5 CONNECT as 3.1.1")
+        }
         Packet::Publish(x)
             if version.is_v5()
                 && x.properties
