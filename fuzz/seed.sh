@@ -14,7 +14,7 @@ set -euo pipefail
 fuzz_dir=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$fuzz_dir")
 out="$fuzz_dir/corpus"
-targets=(decode stream roundtrip topic)
+targets=(decode stream roundtrip topic agree model pcap_file pcap_reorder differential peer)
 
 for t in "${targets[@]}"; do
     mkdir -p "$out/$t"
@@ -47,6 +47,7 @@ for f in "$root"/corpus/packets/*.hex; do
     { byte "$sel"; cat "$bin"; } >"$out/decode/$name"
     { byte "$sel"; byte 0; byte 5; cat "$bin"; } >"$out/stream/$name"
     cp "$bin" "$out/roundtrip/$name"
+    cp "$bin" "$out/agree/$name"
     rm -f "$bin"
     n=$((n + 1))
 done

@@ -25,6 +25,7 @@
 #![deny(unsafe_code)]
 
 mod core;
+pub mod fuzz_targets;
 mod reference;
 pub mod security;
 mod server;

@@ -8,7 +8,13 @@
 //! - [`stream_target`]: [`StreamDecoder`] fed in arbitrary chunks gives the
 //!   packets and errors [`Decoder::decode`] gives over the whole buffer;
 //! - `roundtrip_target` (feature `arbitrary`): any packet the encoder
-//!   accepts decodes back to itself.
+//!   accepts decodes back to itself;
+//! - `agree_target` (feature `arbitrary`): on valid input (packets the
+//!   encoder wrote) strict and lenient decoding agree, in every direction
+//!   ([`check_agree`]). [`check_decode`] asserts the same on arbitrary bytes
+//!   (its first two invariants), but random bytes are seldom a valid
+//!   packet with properties and lists; this target starts from packets
+//!   that are.
 //!
 //! Nothing here is meant for production use.
 
@@ -725,4 +731,99 @@ pub fn check_roundtrip(p: &Packet<'_>, version: ProtocolVersion) -> Option<Vec<u
         }
     }
     Some(out)
+}
+
+// ---------------------------------------------------------------------------
+// Strict and lenient agree on valid input
+// ---------------------------------------------------------------------------
+
+/// Strict and lenient decoding of `buf` under `d` agree about validity:
+/// strict `Ok` ⇔ lenient `Ok` without violation, and then the packets and
+/// lengths are equal; a strict `Incomplete` is a lenient `Incomplete`.
+/// Returns whether the packet is valid (strict `Ok`).
+pub fn check_agree(d: &Decoder, buf: &[u8]) -> bool {
+    let strict = d.decode(buf);
+    let lenient = d.decode_lenient(buf);
+    match (&strict, &lenient) {
+        (Ok((p, n)), Ok((lp, ln, v))) => {
+            assert!(v.is_empty(), "strict Ok, lenient found {v:?}\n{p:?}");
+            assert_eq!((p, n), (lp, ln), "strict and lenient decode differ");
+            true
+        }
+        (Ok((p, _)), Err(e)) => panic!("strict Ok ({p:?}), lenient failed: {e}"),
+        (Err(e), Ok((lp, _, v))) => {
+            assert!(
+                !v.is_empty(),
+                "lenient Ok without violation, strict failed: {e}\n{lp:?}"
+            );
+            false
+        }
+        (Err(DecodeError::Incomplete { needed }), Err(le)) => {
+            assert_eq!(
+                le,
+                &DecodeError::Incomplete { needed: *needed },
+                "Incomplete in strict mode only"
+            );
+            false
+        }
+        (Err(_), Err(_)) => false,
+    }
+}
+
+/// Most packets one [`agree_target`] input builds.
+pub const AGREE_MAX_PACKETS: usize = 4;
+
+/// Fuzz target `agree`: the input drives up to [`AGREE_MAX_PACKETS`]
+/// arbitrary packets; each one the encoder accepts is decoded under its
+/// version in every direction with [`check_agree`], and must be valid at
+/// least when the direction is unknown (the encoder never writes what the
+/// decoder refuses). Then the packets back to back are decoded one after
+/// the other in both modes with the same check.
+#[cfg(feature = "arbitrary")]
+pub fn agree_target(data: &[u8]) {
+    use arbitrary::{Arbitrary, Unstructured};
+
+    use crate::arbitrary_packet::ArbitraryPacket;
+
+    let mut u = Unstructured::new(data);
+    let Ok(count) = u.int_in_range(1..=AGREE_MAX_PACKETS) else {
+        return;
+    };
+    let mut version = None;
+    let mut stream = Vec::new();
+    for _ in 0..count {
+        let Ok(ap) = ArbitraryPacket::arbitrary(&mut u) else {
+            break;
+        };
+        let v = *version.get_or_insert(ap.version());
+        if ap.version() != v {
+            continue;
+        }
+        let Some(bytes) = ap.with_packet(|p| p.to_vec(v).ok()) else {
+            continue;
+        };
+        for from in ROLES {
+            let d = Decoder {
+                from,
+                ..Decoder::new(v)
+            };
+            let valid = check_agree(&d, &bytes);
+            assert!(
+                valid || from.is_some(),
+                "encoded packet is not valid: {bytes:02x?}"
+            );
+        }
+        stream.extend_from_slice(&bytes);
+    }
+    let Some(v) = version else { return };
+    let d = Decoder::new(v);
+    let mut at = 0;
+    while at < stream.len() {
+        assert!(
+            check_agree(&d, &stream[at..]),
+            "packet at {at} of the stream"
+        );
+        let (_, n) = d.decode(&stream[at..]).expect("checked valid");
+        at += n;
+    }
 }

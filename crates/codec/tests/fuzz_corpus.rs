@@ -163,3 +163,25 @@ fn packets_through_roundtrip() {
     let inputs: Vec<(String, Vec<u8>)> = cases().into_iter().map(|c| (c.name, c.bytes)).collect();
     replay(&inputs, mqttkit_codec::fuzz_targets::roundtrip_target);
 }
+
+#[cfg(feature = "arbitrary")]
+#[test]
+fn agree_corpus() {
+    replay(
+        &fuzz_dir("agree"),
+        mqttkit_codec::fuzz_targets::agree_target,
+    );
+}
+
+/// Every corpus case under its own decoder: strict and lenient agree on
+/// validity, and exactly the cases stated `ok` are valid.
+#[test]
+fn packets_strict_and_lenient_agree() {
+    use mqttkit_codec::fuzz_targets::check_agree;
+    let cases = cases();
+    for c in &cases {
+        let valid = check_agree(&c.decoder(), &c.bytes);
+        assert_eq!(valid, c.expect == "ok", "{}: expected {}", c.name, c.expect);
+    }
+    assert!(cases.iter().filter(|c| c.expect == "ok").count() >= 45);
+}

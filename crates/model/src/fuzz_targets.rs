@@ -1,9 +1,16 @@
 //! Functions the fuzz targets in `fuzz/` call, also run over the kept
-//! corpus by `cargo test` (tests/fuzz_corpus.rs).
+//! corpus by `cargo test` (tests/fuzz_corpus.rs):
+//!
+//! - [`topic_tree_target`] (`topic`): the subscription tree against the
+//!   naive matcher;
+//! - [`model_target`] (`model`): the broker core under the simulation's
+//!   invariants ([`crate::sim`]).
 
 use std::collections::BTreeSet;
 
+use crate::sim::{self, ByteChoices, SimConfig};
 use crate::topic::{matches, SubscriptionTree};
+use mqttkit_codec::ProtocolVersion;
 
 /// Characters topic strings are built from: few enough that random filters
 /// and names meet, with every character matching cares about.
@@ -82,4 +89,46 @@ pub fn topic_tree_target(mut data: &[u8]) {
     }
     assert!(tree.is_empty());
     assert_eq!(tree.node_count(), 1, "every node pruned but the root");
+}
+
+/// Steps at most in one [`model_target`] run (keeps each exec short).
+pub const MODEL_MAX_STEPS: u64 = 400;
+
+/// Fuzz target `model`: the broker core under [`sim::run`] with the shape
+/// of the run and every choice read from `data`.
+///
+/// Header (8 bytes, missing bytes read as 0): client count `2 + b0 % 5`;
+/// b1 bit i: client i speaks 5.0 (else 3.1.1); b2 bit i: client i is
+/// clean (else persistent); topics `1 + b3 % 4`; queue limit `1 + b4 % 16`;
+/// in-flight window `1 + b5 % 8`; own unacknowledged PUBLISHes
+/// `1 + b6 % 8`; b7: the broker's seed. The rest: one step after another
+/// (client, action, its arguments), at most [`MODEL_MAX_STEPS`]; the
+/// memory limits are checked after every step. Small limits on purpose:
+/// queues fill, windows close and drops must be reported. Returns what the
+/// run did.
+pub fn model_target(data: &[u8]) -> sim::Summary {
+    let (head, rest) = data.split_at(data.len().min(8));
+    let mut h = [0u8; 8];
+    h[..head.len()].copy_from_slice(head);
+    let n = 2 + usize::from(h[0] % 5);
+    let cfg = SimConfig {
+        versions: (0..n)
+            .map(|i| {
+                if h[1] >> i & 1 == 1 {
+                    ProtocolVersion::V5
+                } else {
+                    ProtocolVersion::V3_1_1
+                }
+            })
+            .collect(),
+        persistent: (0..n).map(|i| h[2] >> i & 1 == 0).collect(),
+        topics: 1 + usize::from(h[3] % 4),
+        max_queued: 1 + usize::from(h[4] % 16),
+        max_inflight: 1 + u16::from(h[5] % 8),
+        max_publishing: 1 + usize::from(h[6] % 8),
+        steps: MODEL_MAX_STEPS,
+        check_every: 1,
+        seed: u64::from(h[7]),
+    };
+    sim::run(&cfg, &mut ByteChoices::new(rest), "fuzz")
 }

@@ -25,6 +25,7 @@ pub mod enhanced_auth;
 pub mod fuzz_targets;
 pub mod message;
 pub mod session;
+pub mod sim;
 pub mod testkit;
 pub mod topic;
 

@@ -27,6 +27,7 @@ mod analyzer;
 pub mod capture;
 mod conv;
 pub mod fields;
+pub mod fuzz_targets;
 pub mod net;
 pub mod output;
 pub mod pipe;
