@@ -1,12 +1,14 @@
-//! Output on a second thread: the analysis thread copies each packet's
-//! bytes and metadata into a batch; a formatting thread turns batches into
-//! text or JSON lines and writes them. Output is identical to
+//! Output on other threads: the analysis thread copies each packet's bytes
+//! and metadata into a batch; formatting threads turn batches into text or
+//! JSON lines, and a writer thread writes them in order. Output is identical to
 //! [`Writer`](crate::output::Writer)'s.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use mqttkit_codec::{PacketType, ProtocolVersion, Role};
@@ -46,69 +48,112 @@ struct Batch {
     entries: Vec<Entry>,
 }
 
-/// A [`Handler`] that formats and writes on its own thread.
+/// A [`Handler`] that formats and writes on other threads.
+///
+/// Batches are numbered as the analysis thread fills them; one or more
+/// formatting threads take them in turn, and a writer thread puts the
+/// formatted batches back in number order before writing, so the output is
+/// byte for byte what a single thread would write.
 #[derive(Debug)]
 pub struct PipeWriter {
     opts: Options,
     batch: Batch,
-    tx: Option<SyncSender<Batch>>,
+    batch_len: usize,
+    seq: u64,
+    tx: Option<SyncSender<(u64, Batch)>>,
     recycled: Receiver<Batch>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
     /// Statistics (gathered on the analysis thread when asked for).
     pub stats: Stats,
     /// Findings seen (packets and conversation notices).
     pub findings: u64,
 }
 
+/// Formatting threads for this machine: one per core beyond the analysis
+/// thread's, at least one, at most four.
+fn default_formatters() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).clamp(1, 4))
+}
+
 impl PipeWriter {
-    /// Starts the formatting thread writing to `out`.
-    pub fn new<W: Write + Send + 'static>(mut out: W, opts: Options) -> Self {
-        let (tx, rx) = sync_channel::<Batch>(IN_FLIGHT);
-        let (back_tx, back_rx) = sync_channel::<Batch>(IN_FLIGHT + 1);
-        let thread = std::thread::spawn(move || -> io::Result<()> {
-            let mut line = Vec::with_capacity(1 << 20);
-            let mut cache = crate::output::AddrCache::default();
-            let mut result = Ok(());
-            for mut batch in rx {
-                if result.is_ok() {
-                    for e in &batch.entries {
-                        match e {
-                            Entry::Packet(it) => {
-                                let raw = &batch.bytes[it.raw.clone()];
-                                let ev = PacketEvent {
-                                    frame: it.frame,
-                                    ts: it.ts,
-                                    src: it.src,
-                                    dst: it.dst,
-                                    version: it.version,
-                                    version_inferred: it.inferred,
-                                    from: it.from,
-                                    carrier: it.carrier,
-                                    raw,
-                                    packet_type: PacketType::from_nibble(raw[0] >> 4),
-                                    packet: None,
-                                    findings: &it.findings,
-                                };
-                                format_packet(&mut line, &ev, &opts, &mut cache);
-                            }
-                            Entry::Notice(n) => format_notice(&mut line, n, &opts),
-                        }
+    /// Starts the formatting and writing threads, writing to `out`.
+    pub fn new<W: Write + Send + 'static>(out: W, opts: Options) -> Self {
+        Self::with_threads(out, opts, default_formatters(), BATCH)
+    }
+
+    /// As [`new`](Self::new), with `formatters` formatting threads (at least
+    /// one) and at most `batch` packets per batch (at least one).
+    pub fn with_threads<W: Write + Send + 'static>(
+        mut out: W,
+        opts: Options,
+        formatters: usize,
+        batch: usize,
+    ) -> Self {
+        let formatters = formatters.max(1);
+        let (tx, rx) = sync_channel::<(u64, Batch)>(IN_FLIGHT);
+        let rx = Arc::new(Mutex::new(rx));
+        let (back_tx, back_rx) = sync_channel::<Batch>(IN_FLIGHT + formatters + 1);
+        let (done_tx, done_rx) = sync_channel::<(u64, Vec<u8>)>(IN_FLIGHT + formatters);
+        let (lines_tx, lines_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2 * formatters);
+        let lines_rx = Arc::new(Mutex::new(lines_rx));
+        let mut threads = Vec::with_capacity(formatters + 1);
+        for _ in 0..formatters {
+            let rx = Arc::clone(&rx);
+            let lines_rx = Arc::clone(&lines_rx);
+            let back_tx = back_tx.clone();
+            let done_tx = done_tx.clone();
+            threads.push(std::thread::spawn(move || -> io::Result<()> {
+                let mut cache = crate::output::AddrCache::default();
+                loop {
+                    // The guard is dropped at the end of the statement, so
+                    // other formatters can take the next batch meanwhile.
+                    let next = rx
+                        .lock()
+                        .map_err(|_| io::Error::other("lock poisoned"))?
+                        .recv();
+                    let Ok((seq, mut batch)) = next else {
+                        return Ok(());
+                    };
+                    let mut line = lines_rx
+                        .lock()
+                        .ok()
+                        .and_then(|r| r.try_recv().ok())
+                        .unwrap_or_else(|| Vec::with_capacity(1 << 20));
+                    format_batch(&mut line, &batch, &opts, &mut cache);
+                    batch.bytes.clear();
+                    batch.entries.clear();
+                    let _ = back_tx.try_send(batch);
+                    if done_tx.send((seq, line)).is_err() {
+                        // The writer stopped (write error): nothing more to do.
+                        return Ok(());
                     }
-                    result = out.write_all(&line);
-                    line.clear();
                 }
-                batch.bytes.clear();
-                batch.entries.clear();
-                let _ = back_tx.try_send(batch);
+            }));
+        }
+        drop(done_tx);
+        threads.push(std::thread::spawn(move || -> io::Result<()> {
+            // Formatted batches that arrived before their predecessors.
+            let mut waiting: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+            let mut next = 0u64;
+            for (seq, line) in done_rx {
+                waiting.insert(seq, line);
+                while let Some(mut line) = waiting.remove(&next) {
+                    out.write_all(&line)?;
+                    line.clear();
+                    let _ = lines_tx.try_send(line);
+                    next += 1;
+                }
             }
-            result.and_then(|_| out.flush())
-        });
+            out.flush()
+        }));
         PipeWriter {
             opts,
             batch: Batch::default(),
+            batch_len: batch.max(1),
+            seq: 0,
             tx: Some(tx),
             recycled: back_rx,
-            thread: Some(thread),
+            threads,
             stats: Stats::default(),
             findings: 0,
         }
@@ -118,11 +163,12 @@ impl PipeWriter {
         let next = self.recycled.try_recv().unwrap_or_default();
         let full = std::mem::replace(&mut self.batch, next);
         if let Some(tx) = &self.tx {
-            if tx.send(full).is_err() {
-                // The writer thread stopped (write error): stop sending.
+            if tx.send((self.seq, full)).is_err() {
+                // The formatting threads stopped (write error): stop sending.
                 self.tx = None;
             }
         }
+        self.seq += 1;
     }
 
     /// Writes what is left and waits for the formatting thread.
@@ -131,11 +177,16 @@ impl PipeWriter {
             self.send();
         }
         self.tx = None;
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("output thread panicked")),
-            None => Ok(()),
+        // The writer is joined last, so its error (the one that matters:
+        // formatters only stop) is what is returned.
+        let mut result = Ok(());
+        for t in std::mem::take(&mut self.threads) {
+            result = match t.join() {
+                Ok(r) => r,
+                Err(_) => Err(io::Error::other("output thread panicked")),
+            };
         }
+        result
     }
 }
 
@@ -162,7 +213,7 @@ impl Handler for PipeWriter {
             raw: start..self.batch.bytes.len(),
             findings: p.findings.to_vec(),
         }));
-        if self.batch.entries.len() >= BATCH || self.batch.bytes.len() >= 4 << 20 {
+        if self.batch.entries.len() >= self.batch_len || self.batch.bytes.len() >= 4 << 20 {
             self.send();
         }
     }
@@ -176,7 +227,7 @@ impl Handler for PipeWriter {
             return;
         }
         self.batch.entries.push(Entry::Notice(n.clone()));
-        if self.batch.entries.len() >= BATCH {
+        if self.batch.entries.len() >= self.batch_len {
             self.send();
         }
     }
@@ -185,8 +236,40 @@ impl Handler for PipeWriter {
 impl Drop for PipeWriter {
     fn drop(&mut self) {
         self.tx = None;
-        if let Some(t) = self.thread.take() {
+        for t in std::mem::take(&mut self.threads) {
             let _ = t.join();
+        }
+    }
+}
+
+/// Appends the text or JSON lines of every entry of `batch` to `line`.
+fn format_batch(
+    line: &mut Vec<u8>,
+    batch: &Batch,
+    opts: &Options,
+    cache: &mut crate::output::AddrCache,
+) {
+    for e in &batch.entries {
+        match e {
+            Entry::Packet(it) => {
+                let raw = &batch.bytes[it.raw.clone()];
+                let ev = PacketEvent {
+                    frame: it.frame,
+                    ts: it.ts,
+                    src: it.src,
+                    dst: it.dst,
+                    version: it.version,
+                    version_inferred: it.inferred,
+                    from: it.from,
+                    carrier: it.carrier,
+                    raw,
+                    packet_type: PacketType::from_nibble(raw[0] >> 4),
+                    packet: None,
+                    findings: &it.findings,
+                };
+                format_packet(line, &ev, opts, cache);
+            }
+            Entry::Notice(n) => format_notice(line, n, opts),
         }
     }
 }

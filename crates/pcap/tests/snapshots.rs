@@ -87,14 +87,27 @@ fn threaded_writer_output_is_identical() {
             let mut w = Writer::new(Vec::new(), opts);
             analyze(file, &config_for(c), &mut w);
             let (plain, _) = w.into_inner();
-            let shared = Shared::default();
-            let file = std::fs::File::open(captures_dir().join(c)).unwrap();
-            let mut p = PipeWriter::new(shared.clone(), opts);
-            analyze(file, &config_for(c), &mut p);
-            p.finish().unwrap();
-            let piped = shared.0.lock().unwrap().clone();
             assert!(!plain.is_empty());
-            assert!(plain == piped, "{c} {format:?}: outputs differ");
+            // The default, then tiny batches over three formatting threads
+            // so that batches finish out of order and must be put back in it.
+            let piped = |threads: Option<(usize, usize)>| {
+                let shared = Shared::default();
+                let file = std::fs::File::open(captures_dir().join(c)).unwrap();
+                let mut p = match threads {
+                    None => PipeWriter::new(shared.clone(), opts),
+                    Some((n, batch)) => PipeWriter::with_threads(shared.clone(), opts, n, batch),
+                };
+                analyze(file, &config_for(c), &mut p);
+                p.finish().unwrap();
+                let out = shared.0.lock().unwrap().clone();
+                out
+            };
+            for threads in [None, Some((1, 1)), Some((3, 1)), Some((3, 7))] {
+                assert!(
+                    plain == piped(threads),
+                    "{c} {format:?} {threads:?}: outputs differ"
+                );
+            }
         }
     }
 }
