@@ -163,8 +163,15 @@ const HEADER_FIELDS: &[&str] = &[
     "mqtt.retain",
 ];
 
-/// Frames where the two disagree, with the first differing field.
-fn disagreements(capture: &str) -> BTreeMap<u64, String> {
+/// How many frames carry MQTT for each side of one comparison.
+struct Counts {
+    tshark: usize,
+    mqttkit: usize,
+}
+
+/// Frames where the two disagree, with the first differing field, and how
+/// many frames each side decoded MQTT in.
+fn disagreements(capture: &str) -> (BTreeMap<u64, String>, Counts) {
     let theirs = tshark_frames(capture);
     let mut ours = by_frame(&run(capture));
     for m in ours.values_mut() {
@@ -177,6 +184,10 @@ fn disagreements(capture: &str) -> BTreeMap<u64, String> {
             }
         }
     }
+    let counts = Counts {
+        tshark: theirs.len(),
+        mqttkit: ours.len(),
+    };
     let mut frames: BTreeSet<u64> = theirs.keys().copied().collect();
     frames.extend(ours.keys().copied());
     let empty = BTreeMap::new();
@@ -198,7 +209,7 @@ fn disagreements(capture: &str) -> BTreeMap<u64, String> {
             }
         }
     }
-    out
+    (out, counts)
 }
 
 fn known_errors() -> BTreeMap<(String, u64), String> {
@@ -281,18 +292,44 @@ fn every_capture_agrees_with_tshark_except_known_tshark_errors() {
     let mut problems = Vec::new();
     let mut compared = 0usize;
     let mut seen_known = BTreeSet::new();
+    // Per capture: frames with MQTT (tshark, mqttkit), frames where all
+    // compared fields agree, frames that are known tshark errors.
+    let mut summary = vec![format!(
+        "{:<60} {:>7} {:>7} {:>7} {:>7}",
+        "capture", "tshark", "mqttkit", "agree", "known"
+    )];
+    let (mut all_frames, mut all_agree) = (0usize, 0usize);
     for capture in &list {
-        let diffs = disagreements(capture);
+        let (diffs, counts) = disagreements(capture);
         compared += 1;
+        let mut known_here = 0usize;
+        let differing = diffs.len();
         for (frame, what) in diffs {
             let key = (capture.clone(), frame);
             if known.contains_key(&key) {
                 seen_known.insert(key);
+                known_here += 1;
             } else {
                 problems.push(format!("{capture} frame {frame}: {what}"));
             }
         }
+        let frames = counts.tshark.max(counts.mqttkit);
+        all_frames += frames;
+        all_agree += frames.saturating_sub(differing);
+        summary.push(format!(
+            "{capture:<60} {:>7} {:>7} {:>7} {known_here:>7}",
+            counts.tshark,
+            counts.mqttkit,
+            frames.saturating_sub(differing)
+        ));
     }
+    summary.push(format!(
+        "{} captures: {all_agree} of {all_frames} MQTT frames agree field by field",
+        list.len()
+    ));
+    // Shown with `--nocapture` (and on failure): the numbers behind the
+    // agreement claim.
+    eprintln!("{}", summary.join("\n"));
     // QoS 3 and bad SUBSCRIBE flags: the fields agree, the error is that
     // tshark does not flag the packet. Check that it does not, and that we do.
     for ((capture, frame), reason) in &known {
