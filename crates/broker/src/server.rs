@@ -67,10 +67,12 @@ struct OutQueue {
     closed: bool,
     /// The core asked the reader to stop.
     stop: bool,
-    /// The task that writes, waiting for a command (or, on TCP and TLS
-    /// where one task does everything, for anything).
+    /// A task waiting for a command (woken by commands, the stop and the
+    /// close).
     writer: Option<Waker>,
-    /// A separate reading task waiting for `stop` (WebSocket).
+    /// A task waiting only for the stop or the close: a reading task of
+    /// its own (WebSocket), or a TCP/TLS task busy writing, which a new
+    /// command would wake for nothing.
     reader: Option<Waker>,
 }
 
@@ -100,8 +102,9 @@ impl Outbox {
     }
 
     /// The next command when `take` (else none is taken), and whether the
-    /// core asked the reader to stop. When nothing was taken, the writer
-    /// slot keeps `cx`'s waker: a command, the stop and the close wake it.
+    /// core asked the reader to stop. When nothing was taken, `cx`'s waker
+    /// is kept: woken by a command too when `take`, else only by the stop
+    /// and the close.
     pub(crate) fn poll_cmd(&self, cx: &mut Context<'_>, take: bool) -> (Polled, bool) {
         let mut q = self.lock();
         if take {
@@ -117,7 +120,8 @@ impl Outbox {
                 return (Polled::Closed, q.stop);
             }
         }
-        match &mut q.writer {
+        let slot = if take { &mut q.writer } else { &mut q.reader };
+        match slot {
             Some(w) if w.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
         }
