@@ -100,15 +100,6 @@ impl StreamDecoder {
         self.buf.len() - self.consumed
     }
 
-    /// Gives the buffer's memory back if every byte fed has been returned
-    /// as a packet, so a stream that waits between packets holds none.
-    pub fn release_if_drained(&mut self) {
-        if self.buffered() == 0 {
-            self.buf = BytesMut::new();
-            self.consumed = 0;
-        }
-    }
-
     /// Drops `n` buffered bytes (to resynchronise after an error).
     pub fn discard(&mut self, n: usize) {
         self.settle();

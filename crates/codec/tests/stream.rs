@@ -38,17 +38,6 @@ fn chunked(
     bytes: &[u8],
     sizes: &mut dyn FnMut() -> usize,
 ) -> Vec<String> {
-    chunked_releasing(version, bytes, sizes, false)
-}
-
-/// Like `chunked`; with `release`, asks the decoder to give its buffer back
-/// after every chunk (it must keep a partial packet).
-fn chunked_releasing(
-    version: ProtocolVersion,
-    bytes: &[u8],
-    sizes: &mut dyn FnMut() -> usize,
-    release: bool,
-) -> Vec<String> {
     let mut s = StreamDecoder::with_version(version);
     let mut out = Vec::new();
     let mut at = 0;
@@ -58,11 +47,6 @@ fn chunked_releasing(
         at += n;
         while let Some(p) = s.next_packet().unwrap() {
             out.push(format!("{p:?}"));
-        }
-        if release {
-            let before = s.buffered();
-            s.release_if_drained();
-            assert_eq!(s.buffered(), before, "release kept the unread bytes");
         }
     }
     assert_eq!(s.buffered(), 0);
@@ -91,21 +75,6 @@ fn any_chunking_gives_the_same_packets() {
             (x % 40) as usize + 1
         };
         assert_eq!(chunked(v, &bytes, &mut rnd), expected, "{v}: random chunks");
-    }
-}
-
-#[test]
-fn releasing_the_buffer_between_chunks_gives_the_same_packets() {
-    for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
-        let bytes = stream_of(v);
-        let expected = whole(v, &bytes);
-        for fixed in [1usize, 3, 64, bytes.len()] {
-            assert_eq!(
-                chunked_releasing(v, &bytes, &mut || fixed, true),
-                expected,
-                "{v}: chunks of {fixed}"
-            );
-        }
     }
 }
 
