@@ -729,7 +729,8 @@ impl<S: Stream> Connection<S> {
         match r {
             Poll::Ready(Ok(n)) if n > 0 => {
                 if n >= room {
-                    self.want = (want * 2).min(self.slot.limits.read_size.max(1)) as u32;
+                    let max = self.slot.limits.read_size.clamp(1, u32::MAX as usize);
+                    self.want = (want * 2).min(max) as u32;
                 }
                 let data = self.buf.split().freeze();
                 if n < FIRST_READ / 2 {
