@@ -7,11 +7,9 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -20,7 +18,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use crate::core::ConnId;
-use crate::server::{register, Event, Limits, WriteCmd};
+use crate::server::{register, Event, Slot, WriteCmd};
 
 /// Largest WebSocket message or frame accepted (the MQTT packet size
 /// limit is the core's business; this bounds what one message buffers).
@@ -55,22 +53,21 @@ pub(crate) async fn accept(
 }
 
 /// Serves one WebSocket connection: binary payloads to the core task,
-/// core output back as binary messages.
+/// core output back as binary messages (from a writer task of its own).
 pub(crate) async fn serve(
     conn: ConnId,
     peer: SocketAddr,
     ws: WebSocketStream<TcpStream>,
-    events: mpsc::Sender<Event>,
-    _limits: Arc<Limits>,
-    mut shutdown: watch::Receiver<bool>,
+    slot: Slot,
 ) {
-    let Some((mut rx, outbox)) = register(conn, peer, &events).await else {
+    let events = &slot.events;
+    let Some(outbox) = register(conn, peer, events).await else {
         return;
     };
     let (mut sink, mut stream) = ws.split();
     let out = outbox.clone();
     let writer = tokio::spawn(async move {
-        while let Some(cmd) = rx.recv().await {
+        while let Some(cmd) = out.recv().await {
             match cmd {
                 WriteCmd::Data(b) => {
                     let n = b.len();
@@ -88,8 +85,8 @@ pub(crate) async fn serve(
     loop {
         let msg = tokio::select! {
             m = stream.next() => m,
-            _ = outbox.stop.notified() => break,
-            _ = shutdown.changed() => break,
+            // Also on shutdown: the core task stops every connection.
+            _ = outbox.stopped() => break,
         };
         match msg {
             Some(Ok(Message::Binary(data))) => {

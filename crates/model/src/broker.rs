@@ -119,26 +119,56 @@ struct Will {
     delay: u32,
 }
 
+/// One network connection. Boxed in the connection map, and its rarely
+/// used parts (will, topic aliases, enhanced authentication) boxed again,
+/// so an idle connection costs one small allocation.
 #[derive(Debug)]
 struct Conn {
-    decoder: Option<StreamDecoder>,
+    /// The decoder of a packet that arrived in part, with its bytes. None
+    /// between packets (the usual case): a decoder is made per read.
+    partial: Option<Box<StreamDecoder>>,
     client: Option<Arc<str>>,
     username: Option<Arc<str>>,
-    version: ProtocolVersion,
     /// Keep-alive (or CONNECT) deadline.
     deadline: Option<Millis>,
-    keep_alive_ms: u64,
-    will: Option<Will>,
+    /// When this connection's one entry in the timer queue is due (`None`:
+    /// it has none). Entries queued for another time are stale.
+    timer_at: Option<Millis>,
+    /// 1.5 x Keep Alive (at most 65,535 x 1,500 ms, so it fits).
+    keep_alive_ms: u32,
     /// Session expiry asked for in CONNECT (5.0), for MQTT-3.14.2-2.
     connect_expiry: u32,
-    /// Client's Receive Maximum (5.0; 3.x: the broker's own limit).
-    client_receive_max: u16,
     /// Client's Maximum Packet Size (5.0).
     client_max_packet: u32,
-    /// Topic aliases the client set (5.0).
-    aliases: HashMap<u16, Arc<str>>,
-    /// Enhanced authentication (5.0 §4.12).
-    auth: ConnAuth,
+    /// Client's Receive Maximum (5.0; 3.x: the broker's own limit).
+    client_receive_max: u16,
+    version: ProtocolVersion,
+    /// A CONNECT was decoded: `version` is the stream's.
+    versioned: bool,
+    will: Option<Box<Will>>,
+    /// Topic aliases the client set (5.0), once it sets one. Boxed on
+    /// purpose: 8 bytes in every connection instead of an empty map's 48.
+    #[allow(clippy::box_collection)]
+    aliases: Option<Box<HashMap<u16, Arc<str>>>>,
+    /// Enhanced authentication (5.0 §4.12), once a method is named.
+    auth: Option<Box<ConnAuth>>,
+}
+
+impl Conn {
+    /// True while a CONNECT waits for its authentication exchange.
+    fn auth_connecting(&self) -> bool {
+        self.auth.as_ref().is_some_and(|a| a.connecting())
+    }
+
+    /// The authentication method named in CONNECT, if any.
+    fn auth_method(&self) -> Option<Arc<str>> {
+        self.auth.as_ref().and_then(|a| a.method.clone())
+    }
+
+    /// The enhanced-authentication state, created when first needed.
+    fn auth_mut(&mut self) -> &mut ConnAuth {
+        self.auth.get_or_insert_with(Box::default)
+    }
 }
 
 /// The broker core. `A` decides who may connect, publish and subscribe.
@@ -146,8 +176,10 @@ struct Conn {
 pub struct Broker<A: Authorizer = AllowAll> {
     config: Config,
     auth: A,
-    conns: HashMap<ConnId, Conn>,
-    sessions: HashMap<Arc<str>, Session>,
+    /// Boxed values: a table's spare slots then cost a pointer each, not a
+    /// whole connection or session.
+    conns: HashMap<ConnId, Box<Conn>>,
+    sessions: HashMap<Arc<str>, Box<Session>>,
     tree: SubscriptionTree<SubKey, Subscribed>,
     retained: BTreeMap<Arc<str>, Arc<Message>>,
     out: VecDeque<Output>,
@@ -234,7 +266,7 @@ impl<A: Authorizer> Broker<A> {
 
     /// A session by client id.
     pub fn session(&self, client_id: &str) -> Option<&Session> {
-        self.sessions.get(client_id)
+        self.sessions.get(client_id).map(|s| &**s)
     }
 
     /// The next output, if any.
@@ -254,25 +286,24 @@ impl<A: Authorizer> Broker<A> {
     /// A client connected; it has `connect_timeout_ms` to send CONNECT.
     pub fn connection_opened(&mut self, conn: ConnId, now: Millis) {
         let deadline = now + self.config.connect_timeout_ms;
-        let decoder = StreamDecoder::new()
-            .sent_by(Role::Client)
-            .max_packet_size(self.config.maximum_packet_size as usize);
         self.conns.insert(
             conn,
-            Conn {
-                decoder: Some(decoder),
+            Box::new(Conn {
+                partial: None,
                 client: None,
                 username: None,
-                version: ProtocolVersion::V3_1_1,
                 deadline: Some(deadline),
+                timer_at: Some(deadline),
                 keep_alive_ms: 0,
-                will: None,
                 connect_expiry: 0,
-                client_receive_max: u16::MAX,
                 client_max_packet: u32::MAX,
-                aliases: HashMap::new(),
-                auth: ConnAuth::default(),
-            },
+                client_receive_max: u16::MAX,
+                version: ProtocolVersion::V3_1_1,
+                versioned: false,
+                will: None,
+                aliases: None,
+                auth: None,
+            }),
         );
         self.timers.push(Reverse((deadline, Timer::Conn(conn))));
     }
@@ -283,8 +314,18 @@ impl<A: Authorizer> Broker<A> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let Some(mut decoder) = c.decoder.take() else {
-            return;
+        let mut decoder = match c.partial.take() {
+            Some(d) => *d,
+            None => {
+                // Before CONNECT the decoder learns the version from it.
+                let d = if c.versioned {
+                    StreamDecoder::with_version(c.version)
+                } else {
+                    StreamDecoder::new()
+                };
+                d.sent_by(Role::Client)
+                    .max_packet_size(self.config.maximum_packet_size as usize)
+            }
         };
         decoder.feed(bytes);
         loop {
@@ -304,8 +345,10 @@ impl<A: Authorizer> Broker<A> {
                 }
             }
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.decoder = Some(decoder);
+        if decoder.buffered() > 0 {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.partial = Some(Box::new(decoder));
+            }
         }
     }
 
@@ -326,9 +369,14 @@ impl<A: Authorizer> Broker<A> {
             self.timers.pop();
             match t {
                 Timer::Conn(id) => {
-                    let Some(c) = self.conns.get(&id) else {
+                    let Some(c) = self.conns.get_mut(&id) else {
                         continue;
                     };
+                    if c.timer_at != Some(at) {
+                        // Stale: the connection's entry was queued anew.
+                        continue;
+                    }
+                    c.timer_at = None;
                     match c.deadline {
                         Some(d) if d <= now => {
                             if c.client.is_some() {
@@ -340,7 +388,8 @@ impl<A: Authorizer> Broker<A> {
                                 self.detach(id, false, now);
                             }
                         }
-                        Some(d) => self.timers.push(Reverse((d, Timer::Conn(id)))),
+                        // The deadline moved on (traffic): one entry, later.
+                        Some(d) => self.arm_conn_timer(id, d),
                         None => {}
                     }
                 }
@@ -387,10 +436,10 @@ impl<A: Authorizer> Broker<A> {
             return;
         };
         if c.keep_alive_ms > 0 {
-            c.deadline = Some(now + c.keep_alive_ms);
+            c.deadline = Some(now + u64::from(c.keep_alive_ms));
         }
         let connected = c.client.is_some();
-        if c.auth.connecting() {
+        if c.auth_connecting() {
             return self.on_packet_while_authenticating(conn, p, now);
         }
         match p {
@@ -492,6 +541,7 @@ impl<A: Authorizer> Broker<A> {
         let v5 = v.is_v5();
         if let Some(cc) = self.conns.get_mut(&conn) {
             cc.version = v;
+            cc.versioned = true;
         }
         if let (true, Some(method)) = (v5, c.properties.authentication_method) {
             return self.begin_connect_auth(conn, c, method, now);
@@ -578,7 +628,7 @@ impl<A: Authorizer> Broker<A> {
         let session = self
             .sessions
             .entry(client_id.clone())
-            .or_insert_with(|| Session::new(client_id.clone(), v));
+            .or_insert_with(|| Box::new(Session::new(client_id.clone(), v)));
         session.conn = Some(conn);
         session.version = v;
         session.expiry = expiry;
@@ -608,16 +658,19 @@ impl<A: Authorizer> Broker<A> {
         let cc = self.conns.get_mut(&conn).expect("connection present");
         cc.client = Some(client_id.clone());
         cc.username = c.username.map(Arc::from);
-        cc.keep_alive_ms = u64::from(keep_alive) * 1500;
-        cc.deadline = (keep_alive > 0).then(|| now + cc.keep_alive_ms);
-        cc.will = will;
+        cc.keep_alive_ms = u32::from(keep_alive) * 1500;
+        cc.deadline = (keep_alive > 0).then(|| now + u64::from(cc.keep_alive_ms));
+        cc.will = will.map(Box::new);
         if let (Some(w), Some(s)) = (cc.will.as_mut(), will_expiry) {
             // Counted from when the will is published; kept as an interval
             // until then.
             w.message.expires_at = Some(u64::from(s) * 1000);
         }
         cc.connect_expiry = expiry;
-        cc.auth.method = auth.as_ref().map(|(m, _)| m.clone());
+        match &auth {
+            Some((m, _)) => cc.auth_mut().method = Some(m.clone()),
+            None => cc.auth = None,
+        }
         if v5 {
             cc.client_receive_max = c.properties.receive_maximum.unwrap_or(u16::MAX);
             cc.client_max_packet = c.properties.maximum_packet_size.unwrap_or(u32::MAX);
@@ -625,7 +678,7 @@ impl<A: Authorizer> Broker<A> {
             cc.client_receive_max = self.config.max_inflight;
         }
         if let Some(d) = cc.deadline {
-            self.timers.push(Reverse((d, Timer::Conn(conn))));
+            self.arm_conn_timer(conn, d);
         }
         self.stats.connections += 1;
 
@@ -677,13 +730,15 @@ impl<A: Authorizer> Broker<A> {
                 // MQTT-3.3.2-8 / MQTT-3.3.2-9.
                 return self.close_with(conn, DisconnectReasonCode::TopicAliasInvalid, now);
             }
-            Some(a) if p.topic.is_empty() => match c.aliases.get(&a) {
+            Some(a) if p.topic.is_empty() => match c.aliases.as_ref().and_then(|m| m.get(&a)) {
                 Some(t) => t.clone(),
                 None => return self.close_with(conn, DisconnectReasonCode::ProtocolError, now),
             },
             Some(a) => {
                 let t: Arc<str> = Arc::from(p.topic);
-                c.aliases.insert(a, t.clone());
+                c.aliases
+                    .get_or_insert_with(Box::default)
+                    .insert(a, t.clone());
                 t
             }
             None => Arc::from(p.topic),
@@ -1334,6 +1389,21 @@ impl<A: Authorizer> Broker<A> {
 
     // ---- output -----------------------------------------------------------
 
+    /// Makes sure the connection's timer entry is due no later than `at`.
+    /// A connection keeps one entry: when it fires before the deadline
+    /// (which traffic keeps moving on) it is queued again for the deadline.
+    fn arm_conn_timer(&mut self, conn: ConnId, at: Millis) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        // None queued, or the queued one is later (it becomes stale).
+        c.timer_at = Some(at);
+        self.timers.push(Reverse((at, Timer::Conn(conn))));
+    }
+
     fn version_of(&self, conn: ConnId) -> ProtocolVersion {
         self.conns
             .get(&conn)
@@ -1401,10 +1471,11 @@ impl<A: Authorizer> Broker<A> {
         let Some(cc) = self.conns.get_mut(&conn) else {
             return;
         };
-        cc.auth.method = Some(Arc::from(method));
-        cc.auth.exchange = Some(exchange);
-        cc.auth.pending_connect = Some(pending);
-        cc.auth.pending_max_packet = c.properties.maximum_packet_size.unwrap_or(u32::MAX);
+        let a = cc.auth_mut();
+        a.method = Some(Arc::from(method));
+        a.exchange = Some(exchange);
+        a.pending_connect = Some(pending);
+        a.pending_max_packet = c.properties.maximum_packet_size.unwrap_or(u32::MAX);
         let data = c.properties.authentication_data.unwrap_or_default();
         self.connect_auth_step(conn, data, now);
     }
@@ -1414,18 +1485,20 @@ impl<A: Authorizer> Broker<A> {
         let Some(cc) = self.conns.get_mut(&conn) else {
             return;
         };
-        let (Some(method), Some(exchange)) = (cc.auth.method.clone(), cc.auth.exchange.as_mut())
-        else {
+        let Some(auth) = cc.auth.as_deref_mut() else {
+            return;
+        };
+        let (Some(method), Some(exchange)) = (auth.method.clone(), auth.exchange.as_mut()) else {
             return;
         };
         match exchange.step(data) {
             AuthStep::Continue(challenge) => {
-                let max = cc.auth.pending_max_packet;
+                let max = auth.pending_max_packet;
                 self.send_auth_continue(conn, &method, &challenge, max, now);
             }
             AuthStep::Success { data } => {
-                cc.auth.exchange = None;
-                let Some(pending) = cc.auth.pending_connect.take() else {
+                auth.exchange = None;
+                let Some(pending) = auth.pending_connect.take() else {
                     return;
                 };
                 match pending.packet() {
@@ -1456,7 +1529,7 @@ impl<A: Authorizer> Broker<A> {
             // Not even the bare challenge fits the client's limit: the
             // exchange cannot continue.
             None => {
-                let connecting = self.conns.get(&conn).is_some_and(|c| c.auth.connecting());
+                let connecting = self.conns.get(&conn).is_some_and(|c| c.auth_connecting());
                 if connecting {
                     self.refuse_connect(conn, ConnectReasonCode::ImplementationSpecificError, now);
                 } else {
@@ -1472,7 +1545,7 @@ impl<A: Authorizer> Broker<A> {
     fn on_packet_while_authenticating(&mut self, conn: ConnId, p: Packet<'_>, now: Millis) {
         match p {
             Packet::Auth(a) => {
-                let method = self.conns.get(&conn).and_then(|c| c.auth.method.clone());
+                let method = self.conns.get(&conn).and_then(|c| c.auth_method());
                 let same_method = a.properties.authentication_method == method.as_deref();
                 if a.reason_code != AuthReasonCode::ContinueAuthentication || !same_method {
                     // MQTT-4.12.0-3 / MQTT-4.12.0-5 broken by the client.
@@ -1494,7 +1567,7 @@ impl<A: Authorizer> Broker<A> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let Some(method) = c.auth.method.clone() else {
+        let Some(method) = c.auth_method() else {
             // MQTT-4.12.0-7: no method in CONNECT, so no AUTH may follow.
             return self.close_with(conn, DisconnectReasonCode::ProtocolError, now);
         };
@@ -1502,7 +1575,8 @@ impl<A: Authorizer> Broker<A> {
             // MQTT-4.12.1-1 / MQTT-4.12.0-5: the same method throughout.
             return self.close_with(conn, DisconnectReasonCode::ProtocolError, now);
         }
-        match (a.reason_code, c.auth.exchange.is_some()) {
+        let running = c.auth.as_ref().is_some_and(|x| x.exchange.is_some());
+        match (a.reason_code, running) {
             (AuthReasonCode::ReAuthenticate, false) => {
                 let start = AuthStart {
                     method: &method,
@@ -1515,7 +1589,7 @@ impl<A: Authorizer> Broker<A> {
                     return self.close_with(conn, DisconnectReasonCode::NotAuthorized, now);
                 };
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.auth.exchange = Some(exchange);
+                    c.auth_mut().exchange = Some(exchange);
                 }
             }
             (AuthReasonCode::ContinueAuthentication, true) => {}
@@ -1526,17 +1600,20 @@ impl<A: Authorizer> Broker<A> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let Some(exchange) = c.auth.exchange.as_mut() else {
+        let max = c.client_max_packet;
+        let Some(auth) = c.auth.as_deref_mut() else {
+            return;
+        };
+        let Some(exchange) = auth.exchange.as_mut() else {
             return;
         };
         let data = a.properties.authentication_data.unwrap_or_default();
         match exchange.step(data) {
             AuthStep::Continue(challenge) => {
-                let max = c.client_max_packet;
                 self.send_auth_continue(conn, &method, &challenge, max, now);
             }
             AuthStep::Success { data } => {
-                c.auth.exchange = None;
+                auth.exchange = None;
                 let mut ok = Auth::new(AuthReasonCode::Success);
                 ok.properties.authentication_method = Some(&method);
                 ok.properties.authentication_data = data.as_deref();
@@ -1561,4 +1638,109 @@ fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod idle_cost {
+    use super::*;
+    use crate::testkit::World;
+    use mqttkit_codec::Packet;
+
+    const V: ProtocolVersion = ProtocolVersion::V3_1_1;
+
+    #[test]
+    fn a_connection_is_small() {
+        // Was 448 bytes inline in the map; the rarely used parts (and a
+        // partly received packet) are boxed.
+        assert!(
+            std::mem::size_of::<Conn>() <= 112,
+            "Conn is {} bytes",
+            std::mem::size_of::<Conn>()
+        );
+    }
+
+    #[test]
+    fn each_connection_keeps_one_timer_entry() {
+        let mut w = World::new(Config::default());
+        for c in 1..=20 {
+            w.connect(c, V, &format!("c{c}"), true); // Keep Alive 10 s
+        }
+        assert_eq!(w.b.timers.len(), 20);
+        // Traffic moves the deadlines; the CONNECT timeout entries fire
+        // and are queued again for the keep-alive deadlines.
+        for _ in 0..10 {
+            for c in 1..=20 {
+                w.send(c, Packet::PingReq);
+                assert!(matches!(w.take(c)[0].packet(), Packet::PingResp));
+            }
+            w.advance(5_000);
+            assert!(w.closed.is_empty());
+            assert!(w.b.timers.len() <= 20, "{} entries", w.b.timers.len());
+        }
+        // Silence: every connection is closed 15 s after its last packet.
+        w.advance(9_999);
+        assert!(w.closed.is_empty());
+        w.advance(1);
+        assert_eq!(w.closed.len(), 20);
+        assert!(w.b.timers.is_empty());
+    }
+
+    /// A 5.0 CONNECT, SUBSCRIBE and QoS 1 PUBLISH to itself, fed in
+    /// chunks of `size` (the whole stream when 0); what the client got.
+    fn chunked_session(size: usize) -> Vec<String> {
+        let v5 = ProtocolVersion::V5;
+        let mut bytes = BytesMut::new();
+        let mut c = Connect::new(v5, "chunks");
+        c.keep_alive = 30;
+        Packet::Connect(c).encode(v5, &mut bytes).unwrap();
+        let subs = [mqttkit_codec::Subscription::new("t/#", QoS::AtLeastOnce)];
+        Packet::Subscribe(Subscribe::new(1, &subs))
+            .encode(v5, &mut bytes)
+            .unwrap();
+        let mut p = Publish::new("t/a", b"payload");
+        p.qos = QoS::AtLeastOnce;
+        p.packet_id = Some(2);
+        p.properties.message_expiry_interval = Some(60);
+        Packet::Publish(p).encode(v5, &mut bytes).unwrap();
+        let mut w = World::new(Config::default());
+        w.open(1, v5);
+        let size = if size == 0 { bytes.len() } else { size };
+        for piece in bytes.chunks(size) {
+            w.raw(1, piece);
+        }
+        assert!(w.closed.is_empty());
+        w.take(1)
+            .iter()
+            .map(|p| format!("{:?}", p.packet()))
+            .collect()
+    }
+
+    #[test]
+    fn packets_split_anywhere_decode_as_whole_ones() {
+        // Between reads a connection keeps only the part of a packet that
+        // came; the stream's version (5.0, learnt from CONNECT) must hold.
+        let whole = chunked_session(0);
+        assert_eq!(whole.len(), 4, "{whole:?}"); // CONNACK, SUBACK, PUBACK, PUBLISH
+        for size in [1, 2, 3, 5, 8, 13] {
+            assert_eq!(chunked_session(size), whole, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn a_keep_alive_shorter_than_the_connect_timeout_still_fires() {
+        let mut w = World::new(Config::default());
+        w.open(1, V);
+        let mut c = Connect::new(V, "short");
+        c.keep_alive = 1;
+        w.send(1, Packet::Connect(c));
+        assert!(matches!(w.take(1)[0].packet(), Packet::ConnAck(_)));
+        w.advance(1_499);
+        assert!(w.closed.is_empty());
+        w.advance(1);
+        assert_eq!(w.closed, vec![1]);
+        // The CONNECT timeout's entry went stale and does nothing.
+        w.advance(20_000);
+        assert_eq!(w.closed, vec![1]);
+        assert!(w.b.timers.is_empty());
+    }
 }

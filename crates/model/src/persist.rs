@@ -442,7 +442,7 @@ impl<A: Authorizer> Broker<A> {
                 self.named_timers
                     .push(Reverse((at, NamedTimer::Session(client.clone()))));
             }
-            self.sessions.insert(client, s);
+            self.sessions.insert(client, Box::new(s));
             report.sessions += 1;
         }
         for (key, m) in retained {
