@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use mqttkit_broker::fuzz_targets::differential_target;
+use mqttkit_codec::fuzz_targets::pseudo_random_inputs;
 
 #[test]
 fn differential_corpus() {
@@ -25,15 +26,7 @@ fn differential_corpus() {
 
 #[test]
 fn differential_random_scripts() {
-    let mut s = 0x5555_0123_4567_89abu64;
-    let mut next = move || {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u8
-    };
-    for _ in 0..40 {
-        let data: Vec<u8> = (0..60).map(|_| next()).collect();
+    for data in pseudo_random_inputs(0x5555_0123_4567_89ab, 40, 60) {
         differential_target(&data);
     }
 }

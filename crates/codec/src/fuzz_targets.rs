@@ -827,3 +827,17 @@ pub fn agree_target(data: &[u8]) {
         at += n;
     }
 }
+
+/// `count` inputs of `len` bytes each from a fixed xorshift64* sequence
+/// started at `seed` (not zero): what the corpus-replay tests feed a target
+/// beside its corpus, the same on every run and every machine.
+pub fn pseudo_random_inputs(seed: u64, count: usize, len: usize) -> impl Iterator<Item = Vec<u8>> {
+    let mut s = seed | 1;
+    let mut next = move || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u8
+    };
+    (0..count).map(move |_| (0..len).map(|_| next()).collect())
+}

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use mqttkit_codec::fuzz_targets::pseudo_random_inputs;
 use mqttkit_model::fuzz_targets::{model_target, topic_tree_target};
 
 #[test]
@@ -21,16 +22,7 @@ fn topic_tree_corpus_replays() {
 
 #[test]
 fn topic_tree_random_scripts() {
-    // xorshift64*: a fixed sequence, no dependency.
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u8
-    };
-    for _ in 0..500 {
-        let data: Vec<u8> = (0..300).map(|_| next()).collect();
+    for data in pseudo_random_inputs(0x9E37_79B9_7F4A_7C15, 500, 300) {
         topic_tree_target(&data);
     }
 }
@@ -63,16 +55,8 @@ fn model_corpus_replays() {
 
 #[test]
 fn model_random_scripts() {
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        (s.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u8
-    };
     let (mut checked, mut drops) = (0, 0);
-    for _ in 0..200 {
-        let data: Vec<u8> = (0..1200).map(|_| next()).collect();
+    for data in pseudo_random_inputs(0x2545_F491_4F6C_DD1D, 200, 1200) {
         let s = model_target(&data);
         checked += s.checked;
         drops += s.drops;

@@ -6,6 +6,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use mqttkit_codec::fuzz_targets::pseudo_random_inputs;
 use mqttkit_pcap::fuzz_targets::{pcap_file_target, pcap_reorder_target};
 
 fn root() -> PathBuf {
@@ -64,15 +65,7 @@ fn pcap_reorder_corpus() {
 
 #[test]
 fn pcap_reorder_random() {
-    let mut s = 0x0123_4567_89ab_cdefu64;
-    let mut next = move || {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u8
-    };
-    for _ in 0..300 {
-        let data: Vec<u8> = (0..400).map(|_| next()).collect();
+    for data in pseudo_random_inputs(0x0123_4567_89ab_cdef, 300, 400) {
         pcap_reorder_target(&data);
     }
     // The in-order cut, every version.

@@ -82,6 +82,15 @@ fn pq4(x: mqttbytes::QoS) -> u8 {
     x as u8
 }
 
+/// The fields of a PUBACK, PUBREC, PUBREL or PUBCOMP (the reason code only
+/// under 5.0).
+fn ack(f: &mut Vec<String>, name: &str, packet_id: u16, reason: u8, v5: bool) {
+    f.push(format!("type={name} pkid={packet_id}"));
+    if v5 {
+        f.push(format!("reason={reason}"));
+    }
+}
+
 fn lossy(b: &[u8]) -> String {
     format!("{b:02x?}")
 }
@@ -174,30 +183,10 @@ pub fn ours(p: &Packet<'_>, v: ProtocolVersion) -> Vec<String> {
                 f.push(format!("content_type={:?}", pp.content_type));
             }
         }
-        Packet::PubAck(a) => {
-            f.push(format!("type=PUBACK pkid={}", a.packet_id));
-            if v5 {
-                f.push(format!("reason={}", a.reason_code as u8));
-            }
-        }
-        Packet::PubRec(a) => {
-            f.push(format!("type=PUBREC pkid={}", a.packet_id));
-            if v5 {
-                f.push(format!("reason={}", a.reason_code as u8));
-            }
-        }
-        Packet::PubRel(a) => {
-            f.push(format!("type=PUBREL pkid={}", a.packet_id));
-            if v5 {
-                f.push(format!("reason={}", a.reason_code as u8));
-            }
-        }
-        Packet::PubComp(a) => {
-            f.push(format!("type=PUBCOMP pkid={}", a.packet_id));
-            if v5 {
-                f.push(format!("reason={}", a.reason_code as u8));
-            }
-        }
+        Packet::PubAck(a) => ack(&mut f, "PUBACK", a.packet_id, a.reason_code as u8, v5),
+        Packet::PubRec(a) => ack(&mut f, "PUBREC", a.packet_id, a.reason_code as u8, v5),
+        Packet::PubRel(a) => ack(&mut f, "PUBREL", a.packet_id, a.reason_code as u8, v5),
+        Packet::PubComp(a) => ack(&mut f, "PUBCOMP", a.packet_id, a.reason_code as u8, v5),
         Packet::Subscribe(s) => {
             f.push(format!("type=SUBSCRIBE pkid={}", s.packet_id));
             for sub in s.subscriptions.iter() {

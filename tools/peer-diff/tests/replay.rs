@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use mqttkit_codec::fuzz_targets::pseudo_random_inputs;
 use mqttkit_codec::ProtocolVersion;
 use mqttkit_peer_diff::{compare, peer_target, Outcome};
 
@@ -78,15 +79,7 @@ fn packet_cases_agree_with_the_peer() {
 
 #[test]
 fn structured_random_inputs() {
-    let mut s = 0xdead_beef_0bad_f00du64;
-    let mut next = move || {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u8
-    };
-    for i in 0..2000u32 {
-        let mut data: Vec<u8> = (0..200).map(|_| next()).collect();
+    for (i, mut data) in pseudo_random_inputs(0xdead_beef_0bad_f00d, 2000, 200).enumerate() {
         data[0] = 2 | (i & 1) as u8;
         peer_target(&data);
     }
