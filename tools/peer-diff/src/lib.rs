@@ -351,22 +351,10 @@ pub fn peer_v5(p: &mqttbytes::v5::Packet) -> Vec<String> {
             }
             f.push(format!("content_type={:?}", pp.content_type));
         }
-        P::PubAck(a) => {
-            f.push(format!("type=PUBACK pkid={}", a.pkid));
-            f.push(format!("reason={}", a.reason as u8));
-        }
-        P::PubRec(a) => {
-            f.push(format!("type=PUBREC pkid={}", a.pkid));
-            f.push(format!("reason={}", a.reason as u8));
-        }
-        P::PubRel(a) => {
-            f.push(format!("type=PUBREL pkid={}", a.pkid));
-            f.push(format!("reason={}", a.reason as u8));
-        }
-        P::PubComp(a) => {
-            f.push(format!("type=PUBCOMP pkid={}", a.pkid));
-            f.push(format!("reason={}", a.reason as u8));
-        }
+        P::PubAck(a) => ack(&mut f, "PUBACK", a.pkid, a.reason as u8, true),
+        P::PubRec(a) => ack(&mut f, "PUBREC", a.pkid, a.reason as u8, true),
+        P::PubRel(a) => ack(&mut f, "PUBREL", a.pkid, a.reason as u8, true),
+        P::PubComp(a) => ack(&mut f, "PUBCOMP", a.pkid, a.reason as u8, true),
         P::Subscribe(s) => {
             use mqttbytes::v5::RetainForwardRule as R;
             f.push(format!("type=SUBSCRIBE pkid={}", s.pkid));
