@@ -14,17 +14,14 @@ use mqttkit_codec::{
     Connect, Disconnect, DisconnectReasonCode, OwnedPacket, Packet, ProtocolVersion, PubAck,
     PubComp, PubRec, PubRel, Publish, QoS, StreamDecoder, Subscribe, Subscription,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
+use common::Client;
 
-struct Client {
-    s: TcpStream,
-    dec: StreamDecoder,
-    v: ProtocolVersion,
-}
+const WAIT: Duration = Duration::from_secs(10);
 
 impl Client {
     /// Connects; returns the client and Session Present.
@@ -53,26 +50,6 @@ impl Client {
         assert!(!a.reason_code.is_error(), "{a:?}");
         let present = a.session_present;
         (c, present)
-    }
-
-    async fn send(&mut self, p: Packet<'_>) {
-        let mut buf = BytesMut::new();
-        p.encode(self.v, &mut buf).unwrap();
-        self.s.write_all(&buf).await.unwrap();
-    }
-
-    async fn recv(&mut self) -> OwnedPacket {
-        timeout(WAIT, async {
-            loop {
-                if let Some(p) = self.dec.next_owned().expect("valid packet from the broker") {
-                    return p;
-                }
-                let n = self.s.read_buf(self.dec.buffer_mut()).await.unwrap();
-                assert!(n > 0, "broker closed the connection");
-            }
-        })
-        .await
-        .expect("packet in time")
     }
 
     async fn disconnect(mut self) {

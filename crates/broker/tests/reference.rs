@@ -1,26 +1,15 @@
 //! The reference broker over real sockets: a subscriber and a publisher on
 //! loopback, raw packets from the codec.
 
-use std::time::Duration;
-
-use bytes::BytesMut;
 use mqttkit_broker::model::{Broker, Config};
 use mqttkit_broker::Builder;
 use mqttkit_codec::{
-    Connect, OwnedPacket, Packet, ProtocolVersion, PubAck, Publish, QoS, StreamDecoder, Subscribe,
-    Subscription,
+    Connect, Packet, ProtocolVersion, PubAck, Publish, QoS, StreamDecoder, Subscribe, Subscription,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(5);
-
-struct Client {
-    s: TcpStream,
-    dec: StreamDecoder,
-    v: ProtocolVersion,
-}
+mod common;
+use common::Client;
 
 impl Client {
     async fn connect(addr: std::net::SocketAddr, v: ProtocolVersion, id: &str) -> Client {
@@ -34,26 +23,6 @@ impl Client {
         let ack = c.recv().await;
         assert!(matches!(ack.packet(), Packet::ConnAck(_)), "{ack:?}");
         c
-    }
-
-    async fn send(&mut self, p: Packet<'_>) {
-        let mut buf = BytesMut::new();
-        p.encode(self.v, &mut buf).unwrap();
-        self.s.write_all(&buf).await.unwrap();
-    }
-
-    async fn recv(&mut self) -> OwnedPacket {
-        timeout(WAIT, async {
-            loop {
-                if let Some(p) = self.dec.next_owned().expect("valid packet from the broker") {
-                    return p;
-                }
-                let n = self.s.read_buf(self.dec.buffer_mut()).await.unwrap();
-                assert!(n > 0, "broker closed the connection");
-            }
-        })
-        .await
-        .expect("packet in time")
     }
 }
 

@@ -6,16 +6,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use mqttkit_broker::security::{hash_password_with, SecurityConfig};
 use mqttkit_broker::{Broker, Running};
 use mqttkit_codec::{
-    Connect, ConnectReasonCode, OwnedPacket, Packet, ProtocolVersion, PubAckReasonCode, Publish,
-    QoS, StreamDecoder, Subscribe, SubscribeReasonCode, Subscription,
+    Connect, ConnectReasonCode, Packet, ProtocolVersion, PubAckReasonCode, Publish, QoS,
+    StreamDecoder, Subscribe, SubscribeReasonCode, Subscription,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+
+mod common;
+use common::Client;
 
 const WAIT: Duration = Duration::from_secs(5);
 const V31: ProtocolVersion = ProtocolVersion::V3_1;
@@ -55,12 +57,6 @@ async fn start(security: SecurityConfig) -> Running {
         .unwrap()
 }
 
-struct Client {
-    s: TcpStream,
-    dec: StreamDecoder,
-    v: ProtocolVersion,
-}
-
 impl Client {
     async fn open(addr: SocketAddr, v: ProtocolVersion) -> Client {
         Client {
@@ -93,26 +89,6 @@ impl Client {
         let (code, _) = c.connect_as(id, Some(user), Some(b"pw")).await;
         assert_eq!(code, ConnectReasonCode::Success, "{id} as {user}");
         c
-    }
-
-    async fn send(&mut self, p: Packet<'_>) {
-        let mut buf = BytesMut::new();
-        p.encode(self.v, &mut buf).unwrap();
-        self.s.write_all(&buf).await.unwrap();
-    }
-
-    async fn recv(&mut self) -> OwnedPacket {
-        timeout(WAIT, async {
-            loop {
-                if let Some(p) = self.dec.next_owned().expect("valid packet from the broker") {
-                    return p;
-                }
-                let n = self.s.read_buf(self.dec.buffer_mut()).await.unwrap();
-                assert!(n > 0, "broker closed the connection");
-            }
-        })
-        .await
-        .expect("packet in time")
     }
 
     /// True when the broker closes the connection (within the wait).
