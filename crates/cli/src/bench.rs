@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use clap::{Parser, ValueEnum};
-use mqttkit_broker::model::{Broker, Config as BrokerConfig};
 use mqttkit_codec::{
     Connect, ConnectReasonCode, Packet, ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish,
     QoS, Role, StreamDecoder, Subscribe, SubscribeReasonCode, Subscription,
@@ -358,25 +357,17 @@ pub fn run(args: Args) -> ExitCode {
             }
             (addr, format!("mqtt://{addr}"), None)
         }
-        None => {
-            let started = rt.block_on(
-                mqttkit_broker::Builder::default().start(Broker::new(BrokerConfig::default())),
-            );
-            match started {
-                Ok(b) => {
-                    let addr = b.tcp_addr();
-                    (
-                        addr,
-                        format!("embedded mqttkit broker (mqtt://{addr})"),
-                        Some(b),
-                    )
-                }
-                Err(e) => {
-                    eprintln!("mqttkit bench: cannot start the embedded broker: {e}");
-                    return ExitCode::from(USAGE);
-                }
+        None => match crate::common::start_embedded(&rt, "bench") {
+            Ok(b) => {
+                let addr = b.tcp_addr();
+                (
+                    addr,
+                    format!("embedded mqttkit broker (mqtt://{addr})"),
+                    Some(b),
+                )
             }
-        }
+            Err(code) => return code,
+        },
     };
     let rss_pid = match (args.pid, &embedded) {
         (Some(p), _) => Some(RssSource::Pid(p)),

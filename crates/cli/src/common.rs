@@ -43,3 +43,17 @@ pub fn runtime(command: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
             ExitCode::from(USAGE)
         })
 }
+
+/// The embedded reference broker with the default configuration on a free
+/// loopback port, or the exit status after saying why it could not start.
+pub fn start_embedded(
+    rt: &tokio::runtime::Runtime,
+    command: &str,
+) -> Result<mqttkit_broker::Running, ExitCode> {
+    use mqttkit_broker::model::{Broker, Config};
+    rt.block_on(mqttkit_broker::Builder::default().start(Broker::new(Config::default())))
+        .map_err(|e| {
+            eprintln!("mqttkit {command}: cannot start the embedded broker: {e}");
+            ExitCode::from(USAGE)
+        })
+}

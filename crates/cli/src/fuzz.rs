@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use mqttkit_broker::model::{Broker, Config as BrokerConfig};
 use mqttkit_codec::ProtocolVersion;
 use mqttkit_livefuzz::{check_target, Class, Options, Script, Timing};
 
@@ -110,22 +109,14 @@ pub fn run(args: Args) -> ExitCode {
                 return ExitCode::from(USAGE);
             }
         },
-        None => {
-            let started = rt.block_on(
-                mqttkit_broker::Builder::default().start(Broker::new(BrokerConfig::default())),
-            );
-            match started {
-                Ok(b) => {
-                    let addr = b.tcp_addr();
-                    embedded = Some(b);
-                    ("embedded mqttkit broker".to_string(), addr.to_string())
-                }
-                Err(e) => {
-                    eprintln!("mqttkit fuzz: cannot start the embedded broker: {e}");
-                    return ExitCode::from(USAGE);
-                }
+        None => match crate::common::start_embedded(&rt, "fuzz") {
+            Ok(b) => {
+                let addr = b.tcp_addr();
+                embedded = Some(b);
+                ("embedded mqttkit broker".to_string(), addr.to_string())
             }
-        }
+            Err(code) => return code,
+        },
     };
     let timing = Timing {
         close_wait: Duration::from_millis(args.close_wait_ms.max(1)),
