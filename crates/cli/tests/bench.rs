@@ -1,25 +1,11 @@
 //! `mqttkit bench` end to end against the embedded reference broker, with
 //! tiny counts. Only counts and report fields are asserted, never timings.
 
-use std::process::Command;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+use common::{mqttkit, run, Run};
 
 fn bench(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_mqttkit"))
-        .arg("bench")
-        .args(args)
-        .output()
-        .expect("run mqttkit");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run(&mut mqttkit("bench", args))
 }
 
 fn json(args: &[&str]) -> serde_json::Value {

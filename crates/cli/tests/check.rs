@@ -3,26 +3,13 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+use common::{mqttkit, run, Run};
 
 fn check(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_mqttkit"))
-        .arg("check")
-        .args(args)
-        .output()
-        .expect("run mqttkit");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run(&mut mqttkit("check", args))
 }
 
 /// A 3.1.1 broker that answers CONNECT with CONNACK 0 and PINGREQ with

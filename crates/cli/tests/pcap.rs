@@ -2,13 +2,9 @@
 //! corpus/captures, its output (snapshots) and its exit status.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+use common::{mqttkit, Run};
 
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/captures")
@@ -16,17 +12,7 @@ fn captures() -> PathBuf {
 
 /// Runs `mqttkit pcap ARGS` from corpus/captures.
 fn run(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_mqttkit"))
-        .arg("pcap")
-        .args(args)
-        .current_dir(captures())
-        .output()
-        .expect("run mqttkit");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    common::run(mqttkit("pcap", args).current_dir(captures()))
 }
 
 fn transcript(args: &[&str], r: &Run) -> String {
