@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod client;
 pub mod matrix;
 pub mod model;
+pub mod topic;
 pub mod ws;
 
 use mqttkit_codec::DecodeError;
