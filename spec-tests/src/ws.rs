@@ -161,3 +161,24 @@ pub fn tcp_round_trip(v: ProtocolVersion, n: u32) -> Vec<Vec<u8>> {
         payloads
     })
 }
+
+/// §6.0.0-1 (both versions): binary messages carry the session and a text
+/// message ends it.
+pub fn check_binary_frames_only(v: ProtocolVersion) {
+    let s = session(v);
+    assert_eq!(s.received, ["CONNACK", "SUBACK", "PINGRESP"], "{s:?}");
+    assert!(s.closed_on_text, "{s:?}");
+}
+
+/// §6.0.0-2 (both versions): the CONNECT came in two messages, SUBSCRIBE and
+/// PINGREQ in one, and every packet was answered.
+pub fn check_packets_across_messages(v: ProtocolVersion) {
+    let s = session(v);
+    assert_eq!(s.received, ["CONNACK", "SUBACK", "PINGRESP"], "{s:?}");
+}
+
+/// §6.0.0-4 (both versions): the server returns `mqtt` as the subprotocol.
+pub fn check_subprotocol_is_mqtt(v: ProtocolVersion) {
+    let s = session(v);
+    assert_eq!(s.subprotocol.as_deref(), Some("mqtt"), "{s:?}");
+}
