@@ -158,18 +158,18 @@ impl Parker {
     pub(crate) fn park(
         &self,
         c: Connection<tokio::net::TcpStream>,
-    ) -> Result<(), Connection<tokio::net::TcpStream>> {
+    ) -> Option<Connection<tokio::net::TcpStream>> {
         let inner = &self.0;
         let mut s = inner.lock();
         if s.stop {
-            return Err(c);
+            return Some(c);
         }
         let waker = Waker::from(Arc::new(ParkWake {
             conn: c.conn,
             inner: inner.clone(),
         }));
         if !c.outbox.park(waker) {
-            return Err(c);
+            return Some(c);
         }
         let (stream, conn, want, outbox, slot) = c.into_parts();
         match stream.into_std() {
@@ -192,7 +192,7 @@ impl Parker {
                 lost(conn, slot);
             }
         }
-        Ok(())
+        None
     }
 }
 

@@ -213,11 +213,11 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     const PARKABLE: bool = false;
 
     /// Hands an idle connection to the parker, or gives it back.
-    fn park(c: Connection<Self>) -> Result<(), Connection<Self>>
+    fn park(c: Connection<Self>) -> Option<Connection<Self>>
     where
         Self: Sized,
     {
-        Err(c)
+        Some(c)
     }
 }
 
@@ -229,10 +229,10 @@ impl Stream for TcpStream {
 
     const PARKABLE: bool = true;
 
-    fn park(c: Connection<Self>) -> Result<(), Connection<Self>> {
+    fn park(c: Connection<Self>) -> Option<Connection<Self>> {
         match c.slot.parker.clone() {
             Some(p) => p.park(c),
-            None => Err(c),
+            None => Some(c),
         }
     }
 }
@@ -580,8 +580,8 @@ fn serve(conn: ConnId, peer: SocketAddr, sock: TcpStream, transport: &Transport,
             if let Some(c) = Connection::new(conn, peer, sock, slot) {
                 let c = if c.waiting.is_none() {
                     match TcpStream::park(c) {
-                        Ok(()) => return,
-                        Err(c) => c,
+                        None => return,
+                        Some(c) => c,
                     }
                 } else {
                     c
@@ -1002,10 +1002,10 @@ impl<S: Stream> Future for Task<S> {
                 Run::Park => {
                     let Some(c) = this.0.take() else { continue };
                     match S::park(c) {
-                        Ok(()) => return Poll::Ready(()),
+                        None => return Poll::Ready(()),
                         // Something came for it meanwhile (or the broker
                         // is stopping): go on serving it here.
-                        Err(mut c) => {
+                        Some(mut c) => {
                             c.active = true;
                             this.0 = Some(c);
                         }
