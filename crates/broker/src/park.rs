@@ -1,23 +1,29 @@
-//! The parker: one thread that holds idle plain-TCP connections.
+//! The parker: one thread that holds and serves idle plain-TCP
+//! connections.
 //!
 //! A connection served by a tokio task costs the task (its future and
-//! tokio's header, 256 bytes or more) and tokio's registration of the
-//! socket (another 256). Most connections of a broker are idle most of the
-//! time, so an idle TCP connection is handed here instead: its socket
-//! (deregistered from tokio, registered with this thread's `mio::Poll`),
-//! its id, its outbox and its place in the connection count. Nothing else.
+//! tokio's header, 256 bytes or more), tokio's registration of the socket
+//! (another 256) and, while it waits, its timer. Most connections of a
+//! broker are idle most of the time, so an idle TCP connection is handed
+//! here instead: its socket (deregistered from tokio, registered with this
+//! thread's `mio::Poll`), its id, its outbox and its place in the
+//! connection count. Nothing else.
 //!
-//! A parked connection goes back to a task (`resume`) when
+//! Light traffic does not bring the task back: when the socket is
+//! readable, this thread reads it (into one buffer of its own) and hands
+//! the bytes to the core like a task would; when the core gives the
+//! outbox bytes (the outbox's waker is a [`ParkWake`] naming the
+//! connection), this thread writes them. A connection goes back to a task
+//! (`resume`) when it gets busy (more than [`BUSY`] reads and writes in a
+//! [`SWEEP`] period, a read that fills the buffer, a write the socket does
+//! not take at once, a full channel to the core) and for everything that
+//! ends it (the peer's close, an error, the core's close or stop): the
+//! task does those as for any connection. A task parks its connection
+//! again after `Limits::park_after` without traffic; new connections start
+//! parked, so a client that connects and stays quiet never has a task.
 //!
-//! - its socket becomes readable (data, the peer's close, an error), or
-//! - the core task gives its outbox something (bytes to write, a close,
-//!   the stop): the outbox's waker is a [`ParkWake`] that names the
-//!   connection to this thread.
-//!
-//! So the core never knows whether a connection is parked: deliveries and
-//! keep-alive closes reach it through the outbox as always. A task parks
-//! its connection again after `Limits::park_after` without traffic; new
-//! connections start parked.
+//! The core never knows whether a connection is parked: deliveries and
+//! keep-alive closes reach it through the outbox as always.
 //!
 //! No wake-up is lost: a connection is parked (waker put in its outbox and
 //! the connection queued for this thread) under the parker's lock, and a
@@ -26,25 +32,38 @@
 //! connection no longer parked is ignored.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Wake, Waker};
+use std::time::{Duration, Instant};
 
+use bytes::{Buf, Bytes};
 use mio::{Events, Interest, Poll, Token};
+use tokio::sync::mpsc::error::TrySendError;
 use tracing::{debug, error};
 
 use crate::core::ConnId;
-use crate::server::{Connection, Event, Outbox, Slot, Task};
+use crate::server::{Connection, Event, Outbox, ParkedCmd, Slot, Task};
 
 /// Token of the thread's own waker (connections use their id).
 const WAKE: Token = Token(usize::MAX);
 
+/// Reads and writes a parked connection may have in a [`SWEEP`] period
+/// before it goes back to a task.
+const BUSY: u32 = 32;
+
+/// How often the counts of reads and writes start again.
+const SWEEP: Duration = Duration::from_secs(2);
+
+/// The thread's read buffer; a read that fills it resumes the connection.
+const READ_BUF: usize = 4096;
+
 /// One parked connection: all that is kept of it.
 pub(crate) struct Parked {
     sock: mio::net::TcpStream,
-    /// Next read size, kept for when it resumes.
-    want: u32,
+    /// Reads and writes in this [`SWEEP`] period.
+    busy: u32,
     conn: ConnId,
     outbox: Arc<Outbox>,
     slot: Slot,
@@ -171,12 +190,12 @@ impl Parker {
         if !c.outbox.park(waker) {
             return Some(c);
         }
-        let (stream, conn, want, outbox, slot) = c.into_parts();
+        let (stream, conn, outbox, slot) = c.into_parts();
         match stream.into_std() {
             Ok(std) => {
                 s.incoming.push(Parked {
                     sock: mio::net::TcpStream::from_std(std),
-                    want,
+                    busy: 0,
                     conn,
                     outbox,
                     slot,
@@ -216,11 +235,12 @@ fn into_std(sock: mio::net::TcpStream) -> std::net::TcpStream {
     }
 }
 
-/// Hands a parked connection back to a task.
-fn resume(p: Parked) {
+/// Hands a parked connection back to a task, with the rest of a write
+/// begun here and an event the core's channel could not take.
+fn resume(p: Parked, chunk: Option<Bytes>, pending: Option<Event>) {
     let Parked {
         sock,
-        want,
+        busy: _,
         conn,
         outbox,
         slot,
@@ -228,12 +248,87 @@ fn resume(p: Parked) {
     match tokio::net::TcpStream::from_std(into_std(sock)) {
         Ok(stream) => {
             tokio::spawn(Task::new(Connection::resumed(
-                conn, stream, want, outbox, slot,
+                conn, stream, outbox, slot, chunk, pending,
             )));
         }
         Err(e) => {
             debug!(conn, error = %e, "cannot resume the connection");
             lost(conn, slot);
+        }
+    }
+}
+
+/// What serving a parked connection came to.
+enum Served {
+    /// Still parked.
+    Keep,
+    /// Back to a task, with the rest of a write and an event not sent.
+    Resume(Option<Bytes>, Option<Event>),
+}
+
+/// Reads what a parked connection sent and hands it to the core.
+fn serve_read(p: &mut Parked, buf: &mut [u8]) -> Served {
+    for _ in 0..4 {
+        p.busy += 1;
+        if p.busy > BUSY {
+            return Served::Resume(None, None);
+        }
+        match (&p.sock).read(buf) {
+            // The end, or an error: the task's own read ends it.
+            Ok(0) => return Served::Resume(None, None),
+            Ok(n) => {
+                let ev = Event::Bytes {
+                    conn: p.conn,
+                    data: Bytes::copy_from_slice(&buf[..n]),
+                };
+                match p.slot.events.try_send(ev) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(ev)) => return Served::Resume(None, Some(ev)),
+                    Err(TrySendError::Closed(_)) => return Served::Resume(None, None),
+                }
+                if n == buf.len() {
+                    // More is coming: a task reads it.
+                    return Served::Resume(None, None);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Served::Keep,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Served::Resume(None, None),
+        }
+    }
+    Served::Resume(None, None)
+}
+
+/// Writes what the core gave a parked connection.
+fn serve_write(p: &mut Parked, inner: &Arc<Inner>) -> Served {
+    loop {
+        let conn = p.conn;
+        let cmd = p.outbox.next_parked(|| {
+            Waker::from(Arc::new(ParkWake {
+                conn,
+                inner: inner.clone(),
+            }))
+        });
+        let mut b = match cmd {
+            ParkedCmd::Empty => return Served::Keep,
+            ParkedCmd::Task => return Served::Resume(None, None),
+            ParkedCmd::Data(b) => b,
+        };
+        p.busy += 1;
+        while !b.is_empty() {
+            match (&p.sock).write(&b) {
+                Ok(n) if n > 0 => {
+                    b.advance(n);
+                    p.outbox.queued.fetch_sub(n, Ordering::Relaxed);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Not taken at once (or an error the task's write meets
+                // again): the task writes the rest.
+                _ => return Served::Resume(Some(b), None),
+            }
+        }
+        if p.busy > BUSY {
+            return Served::Resume(None, None);
         }
     }
 }
@@ -244,9 +339,12 @@ fn run(inner: Arc<Inner>, mut poll: Poll, rt: tokio::runtime::Handle) {
     let _rt = rt.enter();
     let mut table: HashMap<ConnId, Parked> = HashMap::new();
     let mut events = Events::with_capacity(256);
-    let mut ready: Vec<ConnId> = Vec::new();
+    let mut readable: Vec<ConnId> = Vec::new();
+    let mut buf = vec![0u8; READ_BUF];
+    let mut sweep = Instant::now() + SWEEP;
     loop {
-        if let Err(e) = poll.poll(&mut events, None) {
+        let wait = sweep.saturating_duration_since(Instant::now());
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -260,13 +358,13 @@ fn run(inner: Arc<Inner>, mut poll: Poll, rt: tokio::runtime::Handle) {
             };
             for mut p in table.into_values() {
                 let _ = poll.registry().deregister(&mut p.sock);
-                resume(p);
+                resume(p, None, None);
             }
-            incoming.into_iter().for_each(resume);
+            incoming.into_iter().for_each(|p| resume(p, None, None));
             inner.parked.store(0, Ordering::Relaxed);
             return;
         }
-        ready.extend(
+        readable.extend(
             events
                 .iter()
                 .filter(|e| e.token() != WAKE)
@@ -296,15 +394,33 @@ fn run(inner: Arc<Inner>, mut poll: Poll, rt: tokio::runtime::Handle) {
                 }
                 Err(e) => {
                     debug!(conn = p.conn, error = %e, "cannot park: stays in a task");
-                    resume(p);
+                    resume(p, None, None);
                 }
             }
         }
-        for id in woken.into_iter().chain(ready.drain(..)) {
-            if let Some(mut p) = table.remove(&id) {
-                let _ = poll.registry().deregister(&mut p.sock);
-                resume(p);
+        let work = woken
+            .into_iter()
+            .map(|id| (id, true))
+            .chain(readable.drain(..).map(|id| (id, false)));
+        for (id, write) in work {
+            let Some(p) = table.get_mut(&id) else {
+                continue;
+            };
+            let served = if write {
+                serve_write(p, &inner)
+            } else {
+                serve_read(p, &mut buf)
+            };
+            if let Served::Resume(chunk, pending) = served {
+                if let Some(mut p) = table.remove(&id) {
+                    let _ = poll.registry().deregister(&mut p.sock);
+                    resume(p, chunk, pending);
+                }
             }
+        }
+        if Instant::now() >= sweep {
+            table.values_mut().for_each(|p| p.busy = 0);
+            sweep = Instant::now() + SWEEP;
         }
         if table.capacity() > 64 && table.len() * 4 < table.capacity() {
             table.shrink_to(table.len() * 2);

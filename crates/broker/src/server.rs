@@ -77,6 +77,14 @@ struct OutQueue {
     reader: Option<Waker>,
 }
 
+/// What [`Outbox::next_parked`] found.
+#[derive(Debug)]
+pub(crate) enum ParkedCmd {
+    Data(Bytes),
+    Task,
+    Empty,
+}
+
 /// What [`Outbox::poll_cmd`] found.
 #[derive(Debug)]
 pub(crate) enum Polled {
@@ -140,6 +148,34 @@ impl Outbox {
         q.writer = Some(waker);
         q.reader = None;
         true
+    }
+
+    /// For a connection the parker serves: the next bytes to write, or
+    /// [`ParkedCmd::Task`] when something only a task handles is next (a
+    /// close, the stop, the end), or, when nothing is waiting,
+    /// [`ParkedCmd::Empty`] with `waker` left for what comes next.
+    pub(crate) fn next_parked(&self, waker: impl FnOnce() -> Waker) -> ParkedCmd {
+        let mut q = self.lock();
+        if q.stop || q.closed {
+            return ParkedCmd::Task;
+        }
+        match q.cmds.front() {
+            Some(WriteCmd::Close) => ParkedCmd::Task,
+            Some(WriteCmd::Data(_)) => match q.cmds.pop_front() {
+                Some(WriteCmd::Data(b)) => {
+                    if q.cmds.is_empty() {
+                        q.cmds = VecDeque::new();
+                    }
+                    ParkedCmd::Data(b)
+                }
+                _ => ParkedCmd::Task,
+            },
+            None => {
+                q.writer = Some(waker());
+                q.reader = None;
+                ParkedCmd::Empty
+            }
+        }
     }
 
     /// The next command; `None` once the core let go and all was taken.
@@ -715,34 +751,44 @@ impl<S: Stream> Connection<S> {
 
     /// A connection back from the parker: registered with the core
     /// already, idle until now.
+    /// With the rest of a write the parker began (`chunk`) and an event
+    /// it read but the core's channel could not take (`pending`).
     pub(crate) fn resumed(
         conn: ConnId,
         stream: S,
-        want: u32,
         outbox: Arc<Outbox>,
         slot: Slot,
+        chunk: Option<Bytes>,
+        pending: Option<Event>,
     ) -> Self {
-        Connection {
+        let mut c = Connection {
             stream,
             conn,
             outbox,
             buf: BytesMut::new(),
-            chunk: None,
+            chunk: chunk.filter(|b| !b.is_empty()),
             waiting: None,
             idle: None,
-            want,
+            want: FIRST_READ.min(slot.limits.read_size).max(1) as u32,
             active: false,
             reading: true,
             unflushed: false,
             done: false,
             shutting: false,
             slot,
+        };
+        if let Some(ev) = pending {
+            if !c.send_event(ev) {
+                // The core task is gone: nothing more will be written.
+                c.reading = false;
+            }
         }
+        c
     }
 
-    /// What the parker keeps: stream, id, read size, outbox and slot.
-    pub(crate) fn into_parts(self) -> (S, ConnId, u32, Arc<Outbox>, Slot) {
-        (self.stream, self.conn, self.want, self.outbox, self.slot)
+    /// What the parker keeps: stream, id, outbox and slot.
+    pub(crate) fn into_parts(self) -> (S, ConnId, Arc<Outbox>, Slot) {
+        (self.stream, self.conn, self.outbox, self.slot)
     }
 
     /// Nothing is left to do but wait for the peer or the core: what
