@@ -65,8 +65,12 @@ impl Client {
 
 /// A reference broker that parks connections after 100 ms without traffic.
 async fn broker() -> Running {
+    broker_parking_after(Duration::from_millis(100)).await
+}
+
+async fn broker_parking_after(idle: Duration) -> Running {
     let limits = Limits {
-        park_after: Some(Duration::from_millis(100)),
+        park_after: Some(idle),
         ..Limits::default()
     };
     Builder::default()
@@ -134,7 +138,9 @@ async fn keep_alive_expiry_closes_a_parked_connection() {
 
 #[tokio::test]
 async fn busy_parked_busy_keeps_the_qos1_flow_intact() {
-    let broker = broker().await;
+    // Parked after 1 s idle: long enough that right after a burst both
+    // connections are still in tasks.
+    let broker = broker_parking_after(Duration::from_secs(1)).await;
     let mut sub = Client::connect(broker.tcp_addr(), "flow-sub", 0).await;
     sub.subscribe("flow", QoS::AtLeastOnce).await;
     let mut publ = Client::connect(broker.tcp_addr(), "flow-pub", 0).await;
@@ -161,6 +167,13 @@ async fn busy_parked_busy_keeps_the_qos1_flow_intact() {
             }
             seen_ids.push(id);
         }
+        // 50 exchanges are more than the parker serves itself: both went
+        // to tasks.
+        assert_eq!(
+            broker.parked_connections(),
+            0,
+            "round {round}: busy connections parked"
+        );
         wait_parked(&broker, 2).await;
         // Acknowledged from parked: the in-flight slot is freed, and no
         // message comes again.
@@ -208,4 +221,25 @@ async fn many_idle_connections_all_receive_a_message() {
         let end = timeout(Duration::from_secs(10), s.s.read_to_end(&mut rest)).await;
         assert!(end.is_ok(), "a connection stayed open after shutdown");
     }
+}
+
+#[tokio::test]
+async fn light_traffic_is_served_without_a_task() {
+    // A connection in a task would stay there for 10 s: any resume shows.
+    let broker = broker_parking_after(Duration::from_secs(10)).await;
+    let mut sub = Client::connect(broker.tcp_addr(), "light-sub", 0).await;
+    sub.subscribe("light", QoS::AtLeastOnce).await;
+    wait_parked(&broker, 1).await;
+    let mut publ = Client::connect(broker.tcp_addr(), "light-pub", 0).await;
+    wait_parked(&broker, 2).await;
+    for i in 1..=3u16 {
+        publ.publish1("light", &i.to_be_bytes(), i).await;
+        let (payload, id) = sub.recv_publish().await;
+        assert_eq!(payload, i.to_be_bytes());
+        sub.send(Packet::PubAck(PubAck::new(id.unwrap()))).await;
+    }
+    // CONNECT, SUBSCRIBE, PUBLISH, PUBACK and deliveries all went
+    // through the parker.
+    assert_eq!(broker.parked_connections(), 2);
+    broker.shutdown().await;
 }
