@@ -1,14 +1,16 @@
 //! Sockets, tasks and the clock around a [`Core`].
 //!
 //! One task owns the core and is the only place protocol decisions are
-//! made. Each connection has a task that reads (bytes in, as they arrive, to
+//! made. Each busy connection has a task that reads (bytes in, as they arrive, to
 //! the core task over a bounded channel: a slow core slows readers down
 //! rather than buffering without limit) and writes (bytes out, from the
 //! connection's [`Outbox`]; WebSocket keeps a writer task). The core task handles
 //! a batch of events, then hands each connection everything the batch
 //! produced for it in one write. Bytes queued to a client that does not read
 //! are counted; past the limit the client is disconnected as a slow
-//! consumer, so one stalled client cannot grow the broker's memory.
+//! consumer, so one stalled client cannot grow the broker's memory. Idle
+//! plain-TCP connections have no task: the parker thread holds and serves
+//! them (`park.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -705,6 +707,9 @@ pub(crate) struct Connection<S> {
     /// the parker (armed at the first wait, re-armed when it fires after
     /// traffic).
     idle: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The idle timer was polled since it was last armed: it holds the
+    /// task's waker.
+    idle_polled: bool,
     /// Next read size.
     want: u32,
     /// Something happened since the idle timer was last armed.
@@ -734,6 +739,7 @@ impl<S: Stream> Connection<S> {
             chunk: None,
             waiting: None,
             idle: None,
+            idle_polled: false,
             want: FIRST_READ.min(slot.limits.read_size).max(1) as u32,
             active: false,
             reading: true,
@@ -769,6 +775,7 @@ impl<S: Stream> Connection<S> {
             chunk: chunk.filter(|b| !b.is_empty()),
             waiting: None,
             idle: None,
+            idle_polled: false,
             want: FIRST_READ.min(slot.limits.read_size).max(1) as u32,
             active: false,
             reading: true,
@@ -818,11 +825,18 @@ impl<S: Stream> Connection<S> {
                 None => {
                     self.active = false;
                     self.idle = Some(Box::pin(tokio::time::sleep(after)));
+                    self.idle_polled = false;
                 }
+                // Armed and polled once: the timer holds the task's waker
+                // (the same for the task's life), so a busy connection
+                // only looks at it rather than polling it every time.
+                Some(t) if self.idle_polled && !t.is_elapsed() => return Poll::Pending,
                 Some(t) => {
+                    self.idle_polled = true;
                     ready!(t.as_mut().poll(cx));
                     if self.active || !rest {
                         self.active = false;
+                        self.idle_polled = false;
                         t.as_mut().reset(Instant::now() + after);
                     } else {
                         return Poll::Ready(());
@@ -1246,11 +1260,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_idle_tcp_connection_task_is_small() {
+    fn a_tcp_connection_task_is_small() {
         // The task's future is the connection itself. tokio adds about a
         // hundred bytes and rounds its task allocation up to a multiple of
-        // 128 bytes: up to 152 here keeps it at 256 (the tasks of the async
-        // fn around a select! it replaces took about 800 bytes each).
+        // 128 bytes (the tasks of the async fn around a select! it
+        // replaced took about 800 bytes each). Idle connections have no
+        // task at all (park.rs); the idle timer took this from 152 bytes.
         let n = std::mem::size_of::<Task<TcpStream>>();
         assert!(n <= 168, "Task<TcpStream> is {n} bytes");
     }
