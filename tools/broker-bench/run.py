@@ -9,7 +9,11 @@ per scenario, and runs the same `mqttkit bench` scenarios against it:
   qos0     1 publisher -> 1 subscriber, QoS 0
   qos1     1 publisher -> 1 subscriber, QoS 1
   fanout   1 publisher -> 10 subscribers, QoS 0
-  idle     1000 idle connections: the broker's resident memory per connection
+  idle     1000 idle connections: the broker's resident memory per connection,
+           after 50 warm-up connections opened before the first reading and
+           not counted (`mqttkit bench --warmup`, the same for every broker:
+           it keeps one-time costs such as code pages and allocator arenas
+           out of the per-connection figure)
 
 It prints a Markdown table (median over rounds) with delivered msgs/s, p99
 latency, KiB per idle connection and the ratio of each to mqttkit's.
@@ -158,7 +162,7 @@ def scenarios(seconds, connections):
         ("qos0", ["--scenario", "qos0", "--messages", "50000000", "--duration", s]),
         ("qos1", ["--scenario", "qos1", "--messages", "50000000", "--duration", s]),
         ("fanout", ["--scenario", "fanout", "--messages", "20000000", "--duration", s]),
-        ("idle", ["--scenario", "idle", "--connections", str(connections),
+        ("idle", ["--scenario", "idle", "--connections", str(connections), "--warmup", "50",
                   "--duration", str(max(1, seconds // 2))]),
     ]
 

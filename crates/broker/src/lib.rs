@@ -26,6 +26,7 @@
 
 mod core;
 pub mod fuzz_targets;
+mod park;
 mod reference;
 pub mod security;
 mod server;

@@ -70,7 +70,8 @@ enum Scenario {
     Qos2,
     /// 1 publisher -> 10 subscribers at QoS 0 unless told otherwise.
     Fanout,
-    /// C idle connections: resident memory of the broker per connection.
+    /// C idle connections: resident memory of the broker per connection
+    /// (after --warmup connections that are not counted).
     Idle,
 }
 
@@ -99,6 +100,14 @@ Exit status:
   0  the run completed (QoS 0 losses are reported, not failed)
   1  the broker lost QoS 1/2 messages or duplicated QoS 2 messages
   2  usage error, refused target, or the broker could not be used
+
+Idle memory:
+  --scenario idle opens --warmup connections (default 50) and holds them,
+  reads the broker's resident memory (VmRSS of --pid), opens the C
+  connections, holds everything for --duration seconds and reads it again:
+  (after - before) / C. The warm-up keeps what a broker spends once on its
+  first clients (code pages mapped, allocator arenas) out of the figure;
+  it is the same for every broker measured. --warmup 0 measures without.
 
 Examples:
   mqttkit bench --scenario qos1                      the embedded reference broker
@@ -130,6 +139,12 @@ pub struct Args {
     /// Idle connections to open (idle scenario).
     #[arg(long, value_name = "C", default_value_t = 1000)]
     connections: u32,
+    /// Idle scenario: connections opened (and held) before the first
+    /// memory reading and not counted, so that what every broker spends
+    /// once on its first clients (code pages mapped, allocator arenas)
+    /// is not charged to each of the C connections.
+    #[arg(long, value_name = "W", default_value_t = 50)]
+    warmup: u32,
     /// QoS of the fanout scenario.
     #[arg(long, value_name = "0|1|2", default_value_t = 0)]
     qos: u8,
@@ -164,6 +179,7 @@ struct Plan {
     size: usize,
     duration: Duration,
     connections: u32,
+    warmup: u32,
     inflight: u16,
     window: u64,
     version: ProtocolVersion,
@@ -213,6 +229,9 @@ fn plan(args: &Args) -> Result<Plan, String> {
     if args.scenario == Scenario::Idle && !(1..=1_000_000).contains(&args.connections) {
         return Err("--connections must be 1 to 1000000".into());
     }
+    if args.warmup > 10_000 {
+        return Err("--warmup must be 0 to 10000".into());
+    }
     if args.inflight == 0 {
         return Err("--inflight must be at least 1".into());
     }
@@ -230,6 +249,7 @@ fn plan(args: &Args) -> Result<Plan, String> {
         size: args.size,
         duration: Duration::from_secs_f64(args.duration),
         connections: args.connections,
+        warmup: args.warmup,
         inflight: args.inflight,
         window: args.window,
         version: match args.protocol {
@@ -317,7 +337,7 @@ pub fn run(args: Args) -> ExitCode {
         // Each connection is one descriptor here, and one more in this
         // process when the broker is the embedded one.
         let per = if remote.is_none() { 2 } else { 1 };
-        let need = u64::from(plan.connections) * per + 64;
+        let need = (u64::from(plan.connections) + u64::from(plan.warmup)) * per + 64;
         if fd.soft < need {
             eprintln!(
                 "mqttkit bench: {} connections need about {need} file descriptors; RLIMIT_NOFILE allows {} (hard limit {}). Lower --connections or raise the limit (ulimit -n).",
@@ -538,6 +558,8 @@ struct Latency {
 #[derive(Debug, Serialize)]
 struct Idle {
     requested: u32,
+    /// Connections opened before the first reading, held, not counted.
+    warmup: u32,
     connected: u32,
     failed: u32,
     held_seconds: f64,
@@ -598,8 +620,8 @@ fn text(r: &Report) -> String {
     }
     if let Some(i) = &r.idle {
         s += &format!(
-            "connections: {} of {} open ({} failed), held {:.1} s; descriptor limit {}\n",
-            i.connected, i.requested, i.failed, i.held_seconds, r.fd_limit
+            "connections: {} of {} open ({} failed, after {} warm-up ones), held {:.1} s; descriptor limit {}\n",
+            i.connected, i.requested, i.failed, i.warmup, i.held_seconds, r.fd_limit
         );
         match (&i.rss_source, i.rss_before_kib, i.rss_after_kib) {
             (Some(src), Some(b), Some(a)) => {
@@ -1223,17 +1245,74 @@ async fn run_subscriber(
 
 async fn idle(plan: &Plan, addr: SocketAddr, rss: Option<RssSource>) -> Result<Idle, String> {
     let keep_alive = keep_alive_for(plan.duration);
+    // Warm-up connections first, held to the end: the baseline then
+    // already includes what the broker spends once, not per connection.
+    let warm = open_idle(plan, addr, keep_alive, "w", plan.warmup).await;
+    if warm.failed > 0 {
+        return Err(format!(
+            "{} of {} warm-up connections failed: {}",
+            warm.failed,
+            plan.warmup,
+            warm.first_error.unwrap_or_default()
+        ));
+    }
     // Let the broker settle before the first reading.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = match rss {
         Some(src) => Some(src.read()?),
         None => None,
     };
+    let Opened {
+        socks,
+        failed,
+        first_error,
+    } = open_idle(plan, addr, keep_alive, "i", plan.connections).await;
+    let held = Instant::now();
+    tokio::time::sleep(plan.duration).await;
+    let after = match rss {
+        Some(src) => Some(src.read()?),
+        None => None,
+    };
+    let held_seconds = held.elapsed().as_secs_f64();
+    let connected = socks.len() as u32;
+    drop(socks);
+    drop(warm);
+    let per = match (before, after) {
+        (Some(b), Some(a)) if connected > 0 => {
+            Some((a as f64 - b as f64) * 1024.0 / f64::from(connected))
+        }
+        _ => None,
+    };
+    Ok(Idle {
+        requested: plan.connections,
+        warmup: plan.warmup,
+        connected,
+        failed,
+        held_seconds,
+        rss_source: rss.map(RssSource::describe),
+        rss_before_kib: before,
+        rss_after_kib: after,
+        bytes_per_connection: per,
+        kib_per_connection: per.map(|b| b / 1024.0),
+        first_error,
+    })
+}
+
+/// Idle connections that got their CONNACK (sockets only), and the rest.
+struct Opened {
+    socks: Vec<TcpStream>,
+    failed: u32,
+    first_error: Option<String>,
+}
+
+/// Opens `n` idle connections, [`IDLE_PARALLEL`] at a time, with client
+/// ids `{prefix}{tag}{i}`.
+async fn open_idle(plan: &Plan, addr: SocketAddr, keep_alive: u16, tag: &str, n: u32) -> Opened {
     let gate = Arc::new(Semaphore::new(IDLE_PARALLEL));
-    let mut tasks = Vec::with_capacity(plan.connections as usize);
-    for i in 0..plan.connections {
+    let mut tasks = Vec::with_capacity(n as usize);
+    for i in 0..n {
         let gate = gate.clone();
-        let id = format!("{}i{i}", plan.client_prefix);
+        let id = format!("{}{tag}{i}", plan.client_prefix);
         let version = plan.version;
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
@@ -1266,33 +1345,11 @@ async fn idle(plan: &Plan, addr: SocketAddr, rss: Option<RssSource>) -> Result<I
             }
         }
     }
-    let held = Instant::now();
-    tokio::time::sleep(plan.duration).await;
-    let after = match rss {
-        Some(src) => Some(src.read()?),
-        None => None,
-    };
-    let held_seconds = held.elapsed().as_secs_f64();
-    let connected = socks.len() as u32;
-    drop(socks);
-    let per = match (before, after) {
-        (Some(b), Some(a)) if connected > 0 => {
-            Some((a as f64 - b as f64) * 1024.0 / f64::from(connected))
-        }
-        _ => None,
-    };
-    Ok(Idle {
-        requested: plan.connections,
-        connected,
+    Opened {
+        socks,
         failed,
-        held_seconds,
-        rss_source: rss.map(RssSource::describe),
-        rss_before_kib: before,
-        rss_after_kib: after,
-        bytes_per_connection: per,
-        kib_per_connection: per.map(|b| b / 1024.0),
         first_error,
-    })
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -123,6 +123,7 @@ fn idle_connections_and_own_memory() {
     assert!(v.get("traffic").is_none());
     let i = &v["idle"];
     assert_eq!(u(i, "requested"), 40);
+    assert_eq!(u(i, "warmup"), 50);
     assert_eq!(u(i, "connected"), 40);
     assert_eq!(u(i, "failed"), 0);
     // The embedded broker lives in the bench process: its own RSS is read.

@@ -1048,6 +1048,9 @@ impl<A: Authorizer> Broker<A> {
             if s.in_flight.len() >= window {
                 return;
             }
+            if s.queue.is_empty() {
+                return;
+            }
             let Some(d) = s.queue.pop_front() else { return };
             if d.qos == QoS::AtMostOnce {
                 self.transmit(conn, client, d, None, false, now);
@@ -1072,12 +1075,24 @@ impl<A: Authorizer> Broker<A> {
                     if !self.transmit(conn, client, f.delivery, Some(id), true, now) {
                         if let Some(s) = self.sessions.get_mut(client) {
                             s.in_flight.remove(&id);
+                            s.in_flight.tidy();
                         }
                     }
                 }
                 OutState::AwaitPubComp => {
                     self.send(conn, &Packet::PubRel(PubRel::new(id)), v);
                 }
+            }
+        }
+    }
+
+    /// Gives back the memory of a session's in-flight window and queue
+    /// once both are empty (an idle session keeps none).
+    fn tidy(&mut self, client: &Arc<str>) {
+        if let Some(s) = self.sessions.get_mut(client) {
+            if s.in_flight.is_empty() {
+                s.in_flight.tidy();
+                s.queue.tidy();
             }
         }
     }
@@ -1097,6 +1112,7 @@ impl<A: Authorizer> Broker<A> {
         {
             s.in_flight.remove(&id);
             self.pump(&client, now);
+            self.tidy(&client);
         }
     }
 
@@ -1107,7 +1123,12 @@ impl<A: Authorizer> Broker<A> {
         let v = self.version_of(conn);
         let s = self.sessions.get_mut(&client).expect("session");
         let mut rel = PubRel::new(id);
-        match s.in_flight.get_mut(&id) {
+        let found = if s.in_flight.contains_key(&id) {
+            s.in_flight.get_mut(&id)
+        } else {
+            None
+        };
+        match found {
             Some(f) if f.state == OutState::AwaitPubRec => f.state = OutState::AwaitPubComp,
             Some(f) if f.state == OutState::AwaitPubComp => {}
             _ if v.is_v5() => rel.reason_code = PubRelReasonCode::PacketIdentifierNotFound,
@@ -1123,7 +1144,8 @@ impl<A: Authorizer> Broker<A> {
         };
         let v = self.version_of(conn);
         let s = self.sessions.get_mut(&client).expect("session");
-        let known = s.incoming_qos2.remove(&id);
+        let known = s.incoming_qos2.contains(&id) && s.incoming_qos2.remove(&id);
+        s.incoming_qos2.tidy();
         let mut comp = PubComp::new(id);
         if !known && v.is_v5() {
             comp.reason_code = PubRelReasonCode::PacketIdentifierNotFound;
@@ -1142,6 +1164,7 @@ impl<A: Authorizer> Broker<A> {
         {
             s.in_flight.remove(&id);
             self.pump(&client, now);
+            self.tidy(&client);
         }
     }
 

@@ -435,9 +435,9 @@ impl<A: Authorizer> Broker<A> {
             report.incoming_qos2 += incoming_qos2.len();
             report.in_flight += in_flight.len();
             report.queued += queue.len();
-            s.incoming_qos2 = incoming_qos2;
-            s.in_flight = in_flight;
-            s.queue = queue;
+            s.incoming_qos2 = incoming_qos2.into();
+            s.in_flight = in_flight.into();
+            s.queue = queue.into();
             if let Some(at) = expires_at {
                 self.named_timers
                     .push(Reverse((at, NamedTimer::Session(client.clone()))));

@@ -112,7 +112,14 @@ fn outgoing_qos1_and_qos2_flows_complete() {
     assert!(matches!(w.take(1)[0].packet(), Packet::PubRel(r) if r.packet_id == id2));
     assert_eq!(w.b.session("sub").unwrap().in_flight.len(), 1);
     w.send(1, Packet::PubComp(PubComp::new(id2)));
-    assert!(w.b.session("sub").unwrap().in_flight.is_empty());
+    let s = w.b.session("sub").unwrap();
+    assert!(s.in_flight.is_empty());
+    // Idle again: the session keeps no memory for its window and queue.
+    assert!(!s.in_flight.is_allocated() && !s.queue.is_allocated());
+    assert!(w.b.session("pub").unwrap().incoming_qos2.contains(&1));
+    w.send(2, Packet::PubRel(PubRel::new(1)));
+    let p = w.b.session("pub").unwrap();
+    assert!(p.incoming_qos2.is_empty() && !p.incoming_qos2.is_allocated());
 }
 
 #[test]
