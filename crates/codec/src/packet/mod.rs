@@ -316,29 +316,46 @@ pub(crate) fn decode_packet<'a, S: Sink>(
             needed: total - buf.len(),
         });
     }
+    // The common valid PUBLISH (strict decoding only: a packet it accepts
+    // has no violation to report) is built right here, in the caller's
+    // slot. Everything else goes through `decode_general`, which returns
+    // this function's own type so the compiler hands it the same slot: the
+    // packet is written once, never moved through intermediate results.
+    if S::STRICT && hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal {
+        let body = &buf[hdr.header_len..total];
+        if let Some(p) = publish::Publish::decode_common(body, hdr.byte0 & 0x0f, cx.v5()) {
+            return Ok((Packet::Publish(p), total));
+        }
+    }
+    decode_general(buf, hdr, minimal, cx)
+}
+
+/// Every packet the fast path above did not take, with every check.
+#[inline(never)]
+fn decode_general<'a, S: Sink>(
+    buf: &'a [u8],
+    hdr: FixedHeader,
+    minimal: bool,
+    cx: &mut Cx<S>,
+) -> Result<(Packet<'a>, usize), DecodeError> {
+    let total = hdr.packet_len();
     let packet = &buf[..total];
     let body = &buf[hdr.header_len..total];
-    // PUBLISH is most of any stream and needs none of the checks below
-    // (its flags are variable, both sides may send it, no trailing bytes).
-    if hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal {
-        if S::STRICT {
-            if let Some(p) = publish::Publish::decode_common(body, hdr.byte0 & 0x0f, cx.v5()) {
-                return Ok((Packet::Publish(p), total));
-            }
-        }
-        return match publish::Publish::decode(body, hdr.byte0 & 0x0f, packet, cx) {
-            Ok((_, p)) => Ok((Packet::Publish(p), total)),
-            Err(e) => Err(to_error(e, cx, total)),
-        };
-    }
-    match decode_body(packet, hdr, minimal, body, cx) {
+    // PUBLISH needs none of the per-type checks of `decode_body` (its flags
+    // are variable, both sides may send it, no trailing bytes).
+    let r = if hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal {
+        publish::Publish::decode(body, hdr.byte0 & 0x0f, packet, cx)
+            .map(|(_, p)| Packet::Publish(p))
+    } else {
+        decode_body(packet, hdr, minimal, body, cx)
+    };
+    match r {
         Ok(p) => Ok((p, total)),
         Err(e) => Err(to_error(e, cx, total)),
     }
 }
 
-// Kept out of line so the PUBLISH fast path above stays small.
-#[inline(never)]
+#[inline(always)]
 fn decode_body<'a, S: Sink>(
     packet: &'a [u8],
     hdr: FixedHeader,
