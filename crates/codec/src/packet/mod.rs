@@ -301,6 +301,20 @@ pub(crate) fn decode_packet<'a, S: Sink>(
     cx: &mut Cx<S>,
     max_packet_size: usize,
 ) -> Result<(Packet<'a>, usize), DecodeError> {
+    decode_packet_as(buf, cx, max_packet_size, |p, n| (p, n))
+}
+
+/// [`decode_packet`], handing the packet and its length to `wrap`, whose
+/// result is built directly in the caller's return slot (a caller that
+/// wants `Option<Packet>` does not pay for moving the packet out of a
+/// tuple).
+#[inline(always)]
+pub(crate) fn decode_packet_as<'a, S: Sink, R>(
+    buf: &'a [u8],
+    cx: &mut Cx<S>,
+    max_packet_size: usize,
+    wrap: impl FnOnce(Packet<'a>, usize) -> R,
+) -> Result<R, DecodeError> {
     cx.base = buf.as_ptr() as usize;
     let (hdr, minimal) = FixedHeader::parse(buf, cx.version)?;
     let total = hdr.packet_len();
@@ -324,20 +338,21 @@ pub(crate) fn decode_packet<'a, S: Sink>(
     if S::STRICT && hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal {
         let body = &buf[hdr.header_len..total];
         if let Some(p) = publish::Publish::decode_common(body, hdr.byte0 & 0x0f, cx.v5()) {
-            return Ok((Packet::Publish(p), total));
+            return Ok(wrap(Packet::Publish(p), total));
         }
     }
-    decode_general(buf, hdr, minimal, cx)
+    decode_general(buf, hdr, minimal, cx, wrap)
 }
 
 /// Every packet the fast path above did not take, with every check.
 #[inline(never)]
-fn decode_general<'a, S: Sink>(
+fn decode_general<'a, S: Sink, R>(
     buf: &'a [u8],
     hdr: FixedHeader,
     minimal: bool,
     cx: &mut Cx<S>,
-) -> Result<(Packet<'a>, usize), DecodeError> {
+    wrap: impl FnOnce(Packet<'a>, usize) -> R,
+) -> Result<R, DecodeError> {
     let total = hdr.packet_len();
     let packet = &buf[..total];
     let body = &buf[hdr.header_len..total];
@@ -350,7 +365,7 @@ fn decode_general<'a, S: Sink>(
         decode_body(packet, hdr, minimal, body, cx)
     };
     match r {
-        Ok(p) => Ok((p, total)),
+        Ok(p) => Ok(wrap(p, total)),
         Err(e) => Err(to_error(e, cx, total)),
     }
 }
