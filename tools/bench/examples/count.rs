@@ -121,6 +121,26 @@ fn main() {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    if op == "sizes" {
+        use mqttkit_codec as m;
+        use std::mem::size_of;
+        println!("Packet {}", size_of::<Packet>());
+        println!("Connect {}", size_of::<m::Connect>());
+        println!("Will {}", size_of::<m::Will>());
+        println!("ConnectProperties {}", size_of::<m::ConnectProperties>());
+        println!("WillProperties {}", size_of::<m::WillProperties>());
+        println!("ConnAck {}", size_of::<m::ConnAck>());
+        println!("ConnAckProperties {}", size_of::<m::ConnAckProperties>());
+        println!("Publish {}", size_of::<Publish>());
+        println!("PublishProperties {}", size_of::<m::PublishProperties>());
+        println!("Subscribe {}", size_of::<Subscribe>());
+        println!("SubAck {}", size_of::<m::SubAck>());
+        println!("PubAck {}", size_of::<PubAck>());
+        println!("Disconnect {}", size_of::<m::Disconnect>());
+        println!("Auth {}", size_of::<m::Auth>());
+        println!("UserProperties {}", size_of::<m::UserProperties>());
+        return;
+    }
     if op == "list" {
         for o in OPS {
             println!("{o}");
