@@ -354,6 +354,25 @@ fn decode_general<'a, S: Sink, R>(
     wrap: impl FnOnce(Packet<'a>, usize) -> R,
 ) -> Result<R, DecodeError> {
     let total = hdr.packet_len();
+    // The bare acknowledgements of the QoS 1/2 flows (fixed header with
+    // the required flags, Remaining Length 2, a non-zero Packet
+    // Identifier): either side may send them and nothing else is checked.
+    // 5.0 reads a missing reason code as Success, as the general path does.
+    if S::STRICT && total == 4 && hdr.header_len == 2 {
+        let id = u16::from_be_bytes([buf[2], buf[3]]);
+        if id != 0 {
+            let p = match hdr.byte0 {
+                0x40 => Some(Packet::PubAck(PubAck::new(id))),
+                0x50 => Some(Packet::PubRec(PubRec::new(id))),
+                0x62 => Some(Packet::PubRel(PubRel::new(id))),
+                0x70 => Some(Packet::PubComp(PubComp::new(id))),
+                _ => None,
+            };
+            if let Some(p) = p {
+                return Ok(wrap(p, total));
+            }
+        }
+    }
     let packet = &buf[..total];
     let body = &buf[hdr.header_len..total];
     // PUBLISH needs none of the per-type checks of `decode_body` (its flags
