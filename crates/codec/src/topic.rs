@@ -261,6 +261,27 @@ fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
     TopicCheck::Ok
 }
 
+/// True when every '+' fills a whole level and every '#' is alone in the
+/// last level, the levels counted from the first byte (so not for the
+/// filter part of a `$share/` filter, which the caller sends to
+/// [`check_filter_inner`]). The byte-by-byte form of the placement rule,
+/// for short ASCII filters; `false` only asks for the full check.
+#[inline]
+pub(crate) fn wildcards_placed(b: &[u8]) -> bool {
+    let n = b.len();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'+' || c == b'#' {
+            let level_start = i == 0 || b[i - 1] == b'/';
+            let last = i + 1 == n;
+            let level_end = last || (c == b'+' && b[i + 1] == b'/');
+            if !(level_start && level_end) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 #[inline(always)]
 fn load8(b: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
@@ -338,6 +359,7 @@ mod tests {
                         TopicCheck::Bad(i, _) => Some(i),
                     };
                     assert_eq!(got, levels_reference(&f), "{f:?}");
+                    assert_eq!(wildcards_placed(f.as_bytes()), got.is_none(), "{f:?}");
                     checked += 1;
                 }
             }
