@@ -341,21 +341,21 @@ fn encode(codec: &str, v5: bool, n: usize, payload: &[u8; 32]) {
 
 #[inline(never)]
 fn sizes() {
-        use mqttkit_codec as m;
-        use std::mem::size_of;
-        println!("Packet {}", size_of::<Packet>());
-        println!("Connect {}", size_of::<m::Connect>());
-        println!("Will {}", size_of::<m::Will>());
-        println!("ConnectProperties {}", size_of::<m::ConnectProperties>());
-        println!("WillProperties {}", size_of::<m::WillProperties>());
-        println!("ConnAck {}", size_of::<m::ConnAck>());
-        println!("ConnAckProperties {}", size_of::<m::ConnAckProperties>());
-        println!("Publish {}", size_of::<Publish>());
-        println!("PublishProperties {}", size_of::<m::PublishProperties>());
-        println!("Subscribe {}", size_of::<Subscribe>());
-        println!("SubAck {}", size_of::<m::SubAck>());
-        println!("PubAck {}", size_of::<PubAck>());
-        println!("Disconnect {}", size_of::<m::Disconnect>());
-        println!("Auth {}", size_of::<m::Auth>());
-        println!("UserProperties {}", size_of::<m::UserProperties>());
-        }
+    use mqttkit_codec as m;
+    use std::mem::size_of;
+    println!("Packet {}", size_of::<Packet>());
+    println!("Connect {}", size_of::<m::Connect>());
+    println!("Will {}", size_of::<m::Will>());
+    println!("ConnectProperties {}", size_of::<m::ConnectProperties>());
+    println!("WillProperties {}", size_of::<m::WillProperties>());
+    println!("ConnAck {}", size_of::<m::ConnAck>());
+    println!("ConnAckProperties {}", size_of::<m::ConnAckProperties>());
+    println!("Publish {}", size_of::<Publish>());
+    println!("PublishProperties {}", size_of::<m::PublishProperties>());
+    println!("Subscribe {}", size_of::<Subscribe>());
+    println!("SubAck {}", size_of::<m::SubAck>());
+    println!("PubAck {}", size_of::<PubAck>());
+    println!("Disconnect {}", size_of::<m::Disconnect>());
+    println!("Auth {}", size_of::<m::Auth>());
+    println!("UserProperties {}", size_of::<m::UserProperties>());
+}
