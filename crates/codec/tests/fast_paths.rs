@@ -42,6 +42,31 @@ fn acknowledgement_shapes() {
     }
 }
 
+/// 5.0 property blocks (length prefix included) around the short-block
+/// fast path: accepted ones, and each way to leave it.
+const PROPS: &[&[u8]] = &[
+    &[],
+    &[0],
+    &[3, 0x23, 0, 1],
+    &[3, 0x23, 0, 0],
+    &[2, 0x23, 0],
+    &[2, 0x01, 0],
+    &[2, 0x01, 1],
+    &[2, 0x01, 2],
+    &[5, 0x02, 0, 0, 0, 9],
+    &[4, 0x02, 0, 0, 0],
+    &[10, 0x01, 1, 0x02, 0, 0, 1, 0, 0x23, 0x12, 0x34],
+    &[6, 0x23, 0, 1, 0x23, 0, 2],
+    &[4, 0x01, 1, 0x01, 0],
+    &[2, 0x0B, 1],
+    &[2, 0x0B, 0],
+    &[4, 0x03, 0, 1, b'x'],
+    &[3, 0x26, 0, 0],
+    &[2, 0x7F, 0],
+    &[0x80, 0],
+    &[0x80, 0x01, 0x01, 0x01],
+];
+
 #[test]
 fn publish_shapes() {
     let topics: [&[u8]; 9] = [
@@ -59,7 +84,7 @@ fn publish_shapes() {
         for flags in 0..16u8 {
             for topic in topics {
                 for id in [None, Some(0u16), Some(7)] {
-                    for props in [&[][..], &[0][..], &[2, 0x23, 0][..], &[3, 0x23, 0, 1][..]] {
+                    for props in PROPS {
                         let mut body = (topic.len() as u16).to_be_bytes().to_vec();
                         body.extend_from_slice(topic);
                         if let Some(id) = id {
@@ -81,4 +106,25 @@ fn publish_shapes() {
             }
         }
     }
+}
+
+#[test]
+fn short_property_block_values() {
+    use mqttkit_codec::Packet;
+    let mut buf = vec![0x32, 0];
+    buf.extend_from_slice(&[0, 3, b'a', b'/', b'b', 0, 9]);
+    buf.extend_from_slice(&[10, 0x01, 1, 0x02, 0, 0, 1, 0, 0x23, 0x12, 0x34]);
+    buf.extend_from_slice(b"hi");
+    buf[1] = (buf.len() - 2) as u8;
+    let (p, n) = Decoder::new(ProtocolVersion::V5).decode(&buf).unwrap();
+    assert_eq!(n, buf.len());
+    let Packet::Publish(p) = p else { panic!() };
+    assert_eq!(
+        (p.topic, p.packet_id, p.payload),
+        ("a/b", Some(9), &b"hi"[..])
+    );
+    assert_eq!(p.properties.payload_format_indicator, Some(1));
+    assert_eq!(p.properties.message_expiry_interval, Some(256));
+    assert_eq!(p.properties.topic_alias, Some(0x1234));
+    check_decode(&Decoder::new(ProtocolVersion::V5), &buf);
 }

@@ -375,9 +375,17 @@ fn decode_general<'a, S: Sink, R>(
     }
     let packet = &buf[..total];
     let body = &buf[hdr.header_len..total];
+    let publish = hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal;
+    // A 5.0 PUBLISH with a short, simple property block (see
+    // `short_properties`) still needs no parser.
+    if S::STRICT && publish && cx.v5() {
+        if let Some(p) = publish::Publish::decode_short_props(body, hdr.byte0 & 0x0f) {
+            return Ok(wrap(Packet::Publish(p), total));
+        }
+    }
     // PUBLISH needs none of the per-type checks of `decode_body` (its flags
     // are variable, both sides may send it, no trailing bytes).
-    let r = if hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal {
+    let r = if publish {
         publish::Publish::decode(body, hdr.byte0 & 0x0f, packet, cx)
             .map(|(_, p)| Packet::Publish(p))
     } else {
