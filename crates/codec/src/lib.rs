@@ -120,13 +120,24 @@ impl Decoder {
     /// violation. Returns the packet and the number of bytes it took.
     #[inline]
     pub fn decode<'a>(&self, buf: &'a [u8]) -> Result<(Packet<'a>, usize), DecodeError> {
+        self.decode_as(buf, |p, n| (p, n))
+    }
+
+    /// [`decode`](Self::decode), the packet and its length handed to
+    /// `wrap` (see `packet::decode_packet_as`).
+    #[inline(always)]
+    pub(crate) fn decode_as<'a, R>(
+        &self,
+        buf: &'a [u8],
+        wrap: impl FnOnce(Packet<'a>, usize) -> R,
+    ) -> Result<R, DecodeError> {
         let mut cx = Cx {
             version: self.version,
             from: self.from,
             base: 0,
             sink: Strict,
         };
-        packet::decode_packet(buf, &mut cx, self.max_packet_size)
+        packet::decode_packet_as(buf, &mut cx, self.max_packet_size, wrap)
     }
 
     /// Decodes the packet at the start of `buf`, recording violations

@@ -289,9 +289,13 @@ pub(crate) fn topic_name<'a, S: Sink>(
 pub(crate) fn topic_filter<'a, S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PResult<'a, &'a str> {
     let (rest, data) = binary(input)?;
     if let Some((s, wild)) = topic::ascii_nonul_str(data) {
-        // Plain ASCII without wildcards needs no level walk unless it may
-        // be a shared subscription or is empty.
-        let needs_walk = wild || s.is_empty() || (cx.v5() && s.starts_with("$share"));
+        // Plain ASCII needs the full check only when it is empty, may be a
+        // shared subscription, or has a wildcard out of place (the common
+        // well-placed wildcards are judged by one byte loop here; the full
+        // check then finds the exact rule and byte).
+        let needs_walk = s.is_empty()
+            || (cx.v5() && s.starts_with("$share"))
+            || (wild && !topic::wildcards_placed(data));
         if needs_walk {
             report_topic(data, cx, topic::check_filter_inner(s, cx.version, true))?;
         }

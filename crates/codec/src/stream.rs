@@ -147,16 +147,17 @@ impl StreamDecoder {
             consumed,
             ..
         } = self;
-        match decoder.decode(buf) {
-            Ok((p, n)) => {
-                *consumed = n;
-                if let Some(v) = p.connect_version() {
-                    *version = Some(v);
-                }
-                Ok(Some(p))
+        // The packet goes straight into the returned `Option`.
+        let r = decoder.decode_as(buf, |p, n| {
+            *consumed = n;
+            if let Some(v) = p.connect_version() {
+                *version = Some(v);
             }
+            Some(p)
+        });
+        match r {
             Err(DecodeError::Incomplete { .. }) => Ok(None),
-            Err(e) => Err(e),
+            r => r,
         }
     }
 

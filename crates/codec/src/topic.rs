@@ -91,10 +91,32 @@ pub(crate) fn scan(data: &[u8]) -> (bool, bool) {
     (bad == 0, wild != 0)
 }
 
-/// True when every byte is ASCII and none is NUL, '+' or '#'.
+/// True when every byte is ASCII and none is NUL, '+' or '#'. The same
+/// classification as [`scan`], folded into one accumulator: the hot path
+/// only asks the yes/no question.
 #[inline(always)]
 pub(crate) fn plain_ascii(data: &[u8]) -> bool {
-    scan(data) == (true, false)
+    #[inline(always)]
+    fn word(w: u64) -> u64 {
+        // Non-ASCII bytes, NUL bytes, '+' or '#' (see `scan`). Each term
+        // is exact for "some byte is ...", so their union is too.
+        (w & HI) | zero_bytes(w) | zero_bytes((w | (LO * 0x08)) ^ (LO * b'+' as u64))
+    }
+    let n = data.len();
+    let mut acc = 0u64;
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            acc |= word(load8(data, at));
+            at += 8;
+        }
+        acc |= word(load8(data, n - 8));
+    } else if n > 0 {
+        let mut w = [b'a'; 8];
+        w[..n].copy_from_slice(data);
+        acc = word(u64::from_le_bytes(w));
+    }
+    acc == 0
 }
 
 /// `data` as `&str` when every byte is ASCII and none is NUL (the common
@@ -239,6 +261,27 @@ fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
     TopicCheck::Ok
 }
 
+/// True when every '+' fills a whole level and every '#' is alone in the
+/// last level, the levels counted from the first byte (so not for the
+/// filter part of a `$share/` filter, which the caller sends to
+/// [`check_filter_inner`]). The byte-by-byte form of the placement rule,
+/// for short ASCII filters; `false` only asks for the full check.
+#[inline]
+pub(crate) fn wildcards_placed(b: &[u8]) -> bool {
+    let n = b.len();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'+' || c == b'#' {
+            let level_start = i == 0 || b[i - 1] == b'/';
+            let last = i + 1 == n;
+            let level_end = last || (c == b'+' && b[i + 1] == b'/');
+            if !(level_start && level_end) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 #[inline(always)]
 fn load8(b: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
@@ -316,6 +359,7 @@ mod tests {
                         TopicCheck::Bad(i, _) => Some(i),
                     };
                     assert_eq!(got, levels_reference(&f), "{f:?}");
+                    assert_eq!(wildcards_placed(f.as_bytes()), got.is_none(), "{f:?}");
                     checked += 1;
                 }
             }
@@ -345,6 +389,7 @@ mod tests {
                     let plain = d.iter().all(|&c| c != 0 && c < 0x80);
                     let wild = d.iter().any(|&c| c == b'+' || c == b'#');
                     assert_eq!(scan(&d), (plain, wild), "{d:?}");
+                    assert_eq!(plain_ascii(&d), plain && !wild, "{d:?}");
                 }
             }
             strings = next;

@@ -89,11 +89,13 @@ impl<'a> Connect<'a> {
             return fail(level_at, &rules::PROTOCOL_LEVEL);
         };
         cx.version = protocol;
-        cx.check(
-            name != protocol.protocol_name().as_bytes(),
-            input,
-            &rules::PROTOCOL_NAME,
-        )?;
+        // Compared with constants (not `protocol_name()`), which the
+        // compiler turns into one load and compare instead of a memcmp call.
+        let name_ok = match protocol {
+            ProtocolVersion::V3_1 => name == b"MQIsdp",
+            _ => name == b"MQTT",
+        };
+        cx.check(!name_ok, input, &rules::PROTOCOL_NAME)?;
         let flags_at = i;
         let (i, flags) = parse::u8p(i)?;
         let will_flag = flags & WILL != 0;

@@ -102,6 +102,48 @@ impl<'a> Publish<'a> {
         })
     }
 
+    /// [`decode_common`](Self::decode_common) for a 5.0 PUBLISH whose
+    /// property block is short and simple (see [`short_properties`]).
+    /// Kept apart (and out of line) so the hot empty-block path stays as
+    /// it is; `None` again means "let the general parser decide".
+    #[inline(never)]
+    pub(crate) fn decode_short_props(body: &'a [u8], flags: u8) -> Option<Self> {
+        let qos = QoS::from_bits((flags >> 1) & 0x03)?;
+        let dup = flags & 0x08 != 0;
+        let qos0 = qos == QoS::AtMostOnce;
+        if dup & qos0 || body.len() < 2 {
+            return None;
+        }
+        let tlen = u16::from_be_bytes([body[0], body[1]]) as usize;
+        let fixed = 2 + tlen + if qos0 { 0 } else { 2 };
+        if tlen == 0 || body.len() <= fixed {
+            return None;
+        }
+        let topic = topic::scan_ascii_name(&body[2..2 + tlen])?;
+        let packet_id = if qos0 {
+            None
+        } else {
+            match u16::from_be_bytes([body[2 + tlen], body[3 + tlen]]) {
+                0 => return None,
+                id => Some(id),
+            }
+        };
+        let len = body[fixed] as usize;
+        let end = fixed + 1 + len;
+        if len >= 0x80 || body.len() < end {
+            return None;
+        }
+        Some(Publish {
+            dup,
+            qos,
+            retain: flags & 0x01 != 0,
+            topic,
+            packet_id,
+            properties: short_properties(&body[fixed + 1..end])?,
+            payload: &body[end..],
+        })
+    }
+
     #[inline(always)]
     pub(crate) fn decode<S: Sink>(
         input: &'a [u8],
@@ -289,4 +331,44 @@ impl<'a> Publish<'a> {
         buf.put_slice(self.payload);
         Ok(total)
     }
+}
+
+/// The short 5.0 property blocks the fast path reads itself: Payload Format
+/// Indicator (0 or 1), Message Expiry Interval and a non-zero Topic Alias,
+/// each at most once. Anything else (another property, a duplicate, a bad
+/// value, a truncated one) is `None`: the general parser decides and names
+/// the rule. The caller has checked that the topic is not empty, so no
+/// alias rule depends on it, and no Subscription Identifier is accepted, so
+/// the direction rule cannot apply.
+#[inline]
+fn short_properties<'a>(mut b: &[u8]) -> Option<PublishProperties<'a>> {
+    let mut p = PublishProperties::default();
+    while let Some((&pid, rest)) = b.split_first() {
+        match pid {
+            properties::id::PAYLOAD_FORMAT_INDICATOR if p.payload_format_indicator.is_none() => {
+                let (&v, r) = rest.split_first()?;
+                if v > 1 {
+                    return None;
+                }
+                p.payload_format_indicator = Some(v);
+                b = r;
+            }
+            properties::id::MESSAGE_EXPIRY_INTERVAL if p.message_expiry_interval.is_none() => {
+                let v = rest.get(..4)?;
+                p.message_expiry_interval = Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+                b = &rest[4..];
+            }
+            properties::id::TOPIC_ALIAS if p.topic_alias.is_none() => {
+                let v = rest.get(..2)?;
+                let alias = u16::from_be_bytes([v[0], v[1]]);
+                if alias == 0 {
+                    return None;
+                }
+                p.topic_alias = Some(alias);
+                b = &rest[2..];
+            }
+            _ => return None,
+        }
+    }
+    Some(p)
 }
