@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::analyzer::version_name;
-use crate::fields::{dissect, FieldSink, TYPE_NAMES};
+use crate::fields::{dissect, dissect_with, fixed_fields, FieldSink, TYPE_NAMES};
 use crate::stats::Stats;
 use crate::{Carrier, Handler, Notice, PacketEvent};
 
@@ -157,9 +157,7 @@ pub(crate) fn format_notice(out: &mut Vec<u8>, n: &Notice, opts: &Options) {
 /// Writes `s` as a JSON string (quotes included).
 pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     // Fast path: printable ASCII without quotes or backslashes.
-    if s.iter()
-        .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
-    {
+    if plain(s) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s);
@@ -193,6 +191,37 @@ pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// True when every byte of `s` is printable ASCII other than `"` and `\`
+/// (nothing to escape): eight bytes at a time, the rest one by one.
+fn plain(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero exactly where the high bit of the result is set
+    // (classic "has zero byte"; may flag a 0x01 byte after a zero byte,
+    // which only matters when some byte is already flagged).
+    #[inline(always)]
+    fn zero(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGH
+    }
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // Bytes >= 0x80, or < 0x20 (control), or 0x7F, '"' or '\\'.
+        let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
+        let bad = (w | ctrl) & HIGH
+            | zero(w ^ (ONES * 0x7F))
+            | zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\\')));
+        if bad != 0 {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
+}
+
 /// Two ASCII digits for every value below 100.
 const DIGITS2: &[u8; 200] = b"\
 0001020304050607080910111213141516171819\
@@ -205,6 +234,11 @@ const DIGITS2: &[u8; 200] = b"\
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     if v < 10 {
         out.push(b'0' + v as u8);
+        return;
+    }
+    if v < 100 {
+        let d = v as usize * 2;
+        out.extend_from_slice(&[DIGITS2[d], DIGITS2[d + 1]]);
         return;
     }
     let mut buf = [0u8; 20];
@@ -266,6 +300,9 @@ pub(crate) struct AddrCache {
     last: Option<AddrPair>,
     last_text: Vec<u8>,
     table: foldhash::HashMap<AddrPair, Vec<u8>>,
+    /// The JSON of the fixed header's fields up to the `len` key (with
+    /// it), by version (3.1, 3.1.1, 5.0) and first byte; empty until used.
+    fixed: Vec<Vec<u8>>,
 }
 
 /// Directions whose text is kept.
@@ -415,6 +452,26 @@ impl FieldSink for JsonFields<'_> {
     }
 }
 
+/// `,"type":"NAME","mqtt":{` for each packet type.
+const TYPE_PIECES: [&str; 16] = [
+    ",\"type\":\"Reserved\",\"mqtt\":{",
+    ",\"type\":\"CONNECT\",\"mqtt\":{",
+    ",\"type\":\"CONNACK\",\"mqtt\":{",
+    ",\"type\":\"PUBLISH\",\"mqtt\":{",
+    ",\"type\":\"PUBACK\",\"mqtt\":{",
+    ",\"type\":\"PUBREC\",\"mqtt\":{",
+    ",\"type\":\"PUBREL\",\"mqtt\":{",
+    ",\"type\":\"PUBCOMP\",\"mqtt\":{",
+    ",\"type\":\"SUBSCRIBE\",\"mqtt\":{",
+    ",\"type\":\"SUBACK\",\"mqtt\":{",
+    ",\"type\":\"UNSUBSCRIBE\",\"mqtt\":{",
+    ",\"type\":\"UNSUBACK\",\"mqtt\":{",
+    ",\"type\":\"PINGREQ\",\"mqtt\":{",
+    ",\"type\":\"PINGRESP\",\"mqtt\":{",
+    ",\"type\":\"DISCONNECT\",\"mqtt\":{",
+    ",\"type\":\"AUTH\",\"mqtt\":{",
+];
+
 fn type_name(p: &PacketEvent<'_>) -> &'static str {
     TYPE_NAMES[(p.raw[0] >> 4) as usize]
 }
@@ -468,12 +525,31 @@ fn json_packet_cached(
         addrs.prefix_key = Some(key);
     }
     out.extend_from_slice(&addrs.prefix);
-    out.extend_from_slice(b",\"type\":\"");
-    out.extend_from_slice(type_name(p).as_bytes());
-    out.extend_from_slice(b"\",\"mqtt\":{");
+    out.extend_from_slice(TYPE_PIECES[(p.raw[0] >> 4) as usize].as_bytes());
+    if addrs.fixed.is_empty() {
+        addrs.fixed = vec![Vec::new(); 3 * 256];
+    }
+    let table = &mut addrs.fixed[(usize::from(level(p)) - 3) * 256..][..256];
     {
         let mut f = JsonFields::new(out, payload);
-        dissect(p.raw, p.version, payload != Payload::None, &mut f);
+        dissect_with(
+            p.raw,
+            p.version,
+            payload != Payload::None,
+            &mut f,
+            |f, b0, len| {
+                let text = &mut table[usize::from(b0)];
+                if text.is_empty() {
+                    let mut g = JsonFields::new(text, payload);
+                    fixed_fields(b0, p.version, &mut g);
+                    g.key("len");
+                }
+                f.out.extend_from_slice(text);
+                // `msgtype` was written: what follows needs a comma.
+                f.first[0] = false;
+                push_u64(f.out, u64::from(len));
+            },
+        );
     }
     out.extend_from_slice(b"},\"violations\":[");
     for (i, f) in p.findings.iter().enumerate() {
