@@ -18,6 +18,8 @@ use crate::{Carrier, Finding, Handler, Notice, PacketEvent, Timestamp};
 
 /// Packets per batch handed to the formatting thread.
 const BATCH: usize = 4096;
+/// Bytes of packets after which a batch is sent even when not full.
+const BATCH_BYTES: usize = 4 << 20;
 /// Batches in flight (bounds memory).
 const IN_FLIGHT: usize = 4;
 
@@ -178,7 +180,14 @@ impl PipeWriter {
     }
 
     fn send(&mut self) {
-        let next = self.recycled.try_recv().unwrap_or_default();
+        // A new batch (none came back yet) starts at its working size
+        // rather than growing there by reallocation.
+        let next = self.recycled.try_recv().unwrap_or_else(|_| Batch {
+            bytes: Vec::with_capacity(BATCH_BYTES / 8),
+            entries: Vec::with_capacity(self.batch_len.min(BATCH)),
+            flows: Vec::with_capacity(self.batch_len.min(BATCH) / 4),
+            findings: Vec::new(),
+        });
         let full = std::mem::replace(&mut self.batch, next);
         if let Some(tx) = &self.tx {
             if tx.send((self.seq, full)).is_err() {
@@ -239,7 +248,7 @@ impl Handler for PipeWriter {
             from: p.from,
             carrier: p.carrier,
         }));
-        if self.batch.entries.len() >= self.batch_len || self.batch.bytes.len() >= 4 << 20 {
+        if self.batch.entries.len() >= self.batch_len || self.batch.bytes.len() >= BATCH_BYTES {
             self.send();
         }
     }
