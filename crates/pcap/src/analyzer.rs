@@ -27,7 +27,6 @@ struct Here {
     ts: Timestamp,
 }
 
-
 /// A flow's two addresses (lower first), hashed as one or two words
 /// instead of field by field (the flow table is looked up once per record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -232,7 +232,11 @@ mod tests {
         let mut check = |f: &[u8]| {
             if let Some(fast) = ethernet_ipv4_tcp(f) {
                 accepted += 1;
-                assert_eq!(Ok(fast), tcp_segment_general(linktype::ETHERNET, f), "{f:02x?}");
+                assert_eq!(
+                    Ok(fast),
+                    tcp_segment_general(linktype::ETHERNET, f),
+                    "{f:02x?}"
+                );
             }
         };
         for cut in 0..=frame.len() {
@@ -241,7 +245,10 @@ mod tests {
         let mut padded = frame.clone();
         padded.extend_from_slice(&[0; 6]);
         check(&padded);
-        let values = [0x00, 0x01, 0x02, 0x06, 0x08, 0x10, 0x14, 0x20, 0x3F, 0x40, 0x45, 0x46, 0x50, 0x60, 0x80, 0xF0, 0xFF];
+        let values = [
+            0x00, 0x01, 0x02, 0x06, 0x08, 0x10, 0x14, 0x20, 0x3F, 0x40, 0x45, 0x46, 0x50, 0x60,
+            0x80, 0xF0, 0xFF,
+        ];
         for at in 0..54 {
             for &v in &values {
                 let mut f = frame.clone();
