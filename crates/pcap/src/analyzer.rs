@@ -714,11 +714,17 @@ impl Upper {
         // The strict and lenient decoders are one parser: a packet the strict
         // one accepts has no violations, and the strict path is much cheaper.
         let strict = dec.decode(raw);
-        let packet = match strict {
+        // Borrowed where it lies: moving the (large) packet out of the
+        // result is a copy per packet.
+        let lenient;
+        let packet = match &strict {
             Ok((p, _)) => Some(p),
-            Err(_) => self.decode_violations(dec, raw, &mut findings),
+            Err(_) => {
+                lenient = self.decode_violations(dec, raw, &mut findings);
+                lenient.as_ref()
+            }
         };
-        if let Some(Packet::Connect(c)) = &packet {
+        if let Some(Packet::Connect(c)) = packet {
             if self.role(d) != Some(Role::Server) {
                 self.version = Some(c.protocol);
                 self.inferred = false;
@@ -737,7 +743,7 @@ impl Upper {
             }
         }
         let role = self.role(d);
-        let version = match (&packet, ptype) {
+        let version = match (packet, ptype) {
             (Some(p), _) => p.connect_version().unwrap_or(version),
             (None, Some(PacketType::Connect)) => connect_level(raw).unwrap_or(version),
             _ => version,
@@ -748,7 +754,7 @@ impl Upper {
             version,
             self.mqtt[d].lost,
             raw,
-            packet.as_ref(),
+            packet,
             here.frame,
             &mut findings,
         );
@@ -764,7 +770,7 @@ impl Upper {
             carrier,
             raw,
             packet_type: ptype,
-            packet: packet.as_ref(),
+            packet,
             findings: &findings,
         });
     }

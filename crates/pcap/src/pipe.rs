@@ -229,9 +229,8 @@ impl Handler for PipeWriter {
         let b = &mut self.batch;
         let start = b.bytes.len();
         b.bytes.extend_from_slice(p.raw);
-        let pair = (p.src, p.dst);
-        if b.flows.last() != Some(&pair) {
-            b.flows.push(pair);
+        if !matches!(b.flows.last(), Some((s, d)) if *s == p.src && *d == p.dst) {
+            b.flows.push((p.src, p.dst));
         }
         let findings_start = b.findings.len();
         b.findings.extend_from_slice(p.findings);
