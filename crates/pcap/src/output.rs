@@ -300,8 +300,8 @@ pub(crate) struct AddrCache {
     last: Option<AddrPair>,
     last_text: Vec<u8>,
     table: foldhash::HashMap<AddrPair, Vec<u8>>,
-    /// The JSON of the fixed header's fields up to the `len` key (with
-    /// it), by version (3.1, 3.1.1, 5.0) and first byte; empty until used.
+    /// The JSON from the `type` key to the `len` key (with it), by version
+    /// (3.1, 3.1.1, 5.0) and first byte; empty until used.
     fixed: Vec<Vec<u8>>,
 }
 
@@ -525,11 +525,11 @@ fn json_packet_cached(
         addrs.prefix_key = Some(key);
     }
     out.extend_from_slice(&addrs.prefix);
-    out.extend_from_slice(TYPE_PIECES[(p.raw[0] >> 4) as usize].as_bytes());
     if addrs.fixed.is_empty() {
         addrs.fixed = vec![Vec::new(); 3 * 256];
     }
     let table = &mut addrs.fixed[(usize::from(level(p)) - 3) * 256..][..256];
+    let mut header = false;
     {
         let mut f = JsonFields::new(out, payload);
         dissect_with(
@@ -538,8 +538,11 @@ fn json_packet_cached(
             payload != Payload::None,
             &mut f,
             |f, b0, len| {
+                // `,"type":…,"mqtt":{` and the fixed header's fields up to
+                // `"len":`, formatted once per version and first byte.
                 let text = &mut table[usize::from(b0)];
                 if text.is_empty() {
+                    text.extend_from_slice(TYPE_PIECES[usize::from(b0 >> 4)].as_bytes());
                     let mut g = JsonFields::new(text, payload);
                     fixed_fields(b0, p.version, &mut g);
                     g.key("len");
@@ -548,8 +551,13 @@ fn json_packet_cached(
                 // `msgtype` was written: what follows needs a comma.
                 f.first[0] = false;
                 push_u64(f.out, u64::from(len));
+                header = true;
             },
         );
+    }
+    if !header {
+        // A truncated fixed header: no field was written.
+        out.extend_from_slice(TYPE_PIECES[(p.raw[0] >> 4) as usize].as_bytes());
     }
     out.extend_from_slice(b"},\"violations\":[");
     for (i, f) in p.findings.iter().enumerate() {
