@@ -192,7 +192,8 @@ pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// True when every byte of `s` is printable ASCII other than `"` and `\`
-/// (nothing to escape): eight bytes at a time, the rest one by one.
+/// (nothing to escape): eight bytes at a time, the tail as the last eight
+/// bytes (overlapping), a short string padded with spaces.
 fn plain(s: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -203,23 +204,29 @@ fn plain(s: &[u8]) -> bool {
     fn zero(x: u64) -> u64 {
         x.wrapping_sub(ONES) & !x & HIGH
     }
-    let mut chunks = s.chunks_exact(8);
-    for c in &mut chunks {
+    let bad = |c: &[u8]| {
         let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
         // Bytes >= 0x80, or < 0x20 (control), or 0x7F, '"' or '\\'.
         let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
-        let bad = (w | ctrl) & HIGH
+        (w | ctrl) & HIGH
             | zero(w ^ (ONES * 0x7F))
             | zero(w ^ (ONES * u64::from(b'"')))
-            | zero(w ^ (ONES * u64::from(b'\\')));
-        if bad != 0 {
-            return false;
-        }
+            | zero(w ^ (ONES * u64::from(b'\\')))
+            != 0
+    };
+    if s.len() < 8 {
+        // Padded with spaces (plain) to one word.
+        let mut w = [b' '; 8];
+        w[..s.len()].copy_from_slice(s);
+        return !bad(&w);
     }
-    chunks
-        .remainder()
-        .iter()
-        .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
+    let mut chunks = s.chunks_exact(8);
+    if chunks.any(bad) {
+        return false;
+    }
+    // The last eight bytes (overlapping the words already checked) cover
+    // the rest.
+    !bad(&s[s.len() - 8..])
 }
 
 /// Two ASCII digits for every value below 100.
@@ -239,6 +246,18 @@ pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     if v < 100 {
         let d = v as usize * 2;
         out.extend_from_slice(&[DIGITS2[d], DIGITS2[d + 1]]);
+        return;
+    }
+    if v < 10_000 {
+        // Fixed-size copies: no length computed at run time.
+        let lo = (v % 100) as usize * 2;
+        let hi = (v / 100) as usize;
+        if hi < 10 {
+            out.extend_from_slice(&[b'0' + hi as u8, DIGITS2[lo], DIGITS2[lo + 1]]);
+        } else {
+            let hi = hi * 2;
+            out.extend_from_slice(&[DIGITS2[hi], DIGITS2[hi + 1], DIGITS2[lo], DIGITS2[lo + 1]]);
+        }
         return;
     }
     let mut buf = [0u8; 20];
@@ -687,8 +706,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plain_matches_a_byte_by_byte_check() {
+        let reference = |s: &[u8]| {
+            s.iter()
+                .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
+        };
+        let odd = [0x00, 0x01, 0x1F, 0x20, 0x21, b'"', b'\\', 0x7E, 0x7F, 0x80, 0xA2, 0xFF];
+        // Every short string over those bytes.
+        for n in 0..=3u32 {
+            for k in 0..odd.len().pow(n) {
+                let mut k = k;
+                let s: Vec<u8> = (0..n)
+                    .map(|_| {
+                        let c = odd[k % odd.len()];
+                        k /= odd.len();
+                        c
+                    })
+                    .collect();
+                assert_eq!(plain(&s), reference(&s), "{s:02x?}");
+            }
+        }
+        // One or two odd bytes anywhere in longer plain strings.
+        for n in 0..=25 {
+            let base = vec![b'a'; n];
+            assert!(plain(&base));
+            for at in 0..n {
+                for &c in &odd {
+                    let mut s = base.clone();
+                    s[at] = c;
+                    assert_eq!(plain(&s), reference(&s), "{s:02x?}");
+                    s[n - 1 - at / 2] = 0x01;
+                    assert_eq!(plain(&s), reference(&s), "{s:02x?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn integers_and_timestamps_format_like_display() {
-        for v in [0u64, 7, 9, 10, 99, 100, 101, 65535, 1_000_000, u64::MAX] {
+        for v in [0u64, 7, 9, 10, 99, 100, 101, 999, 1000, 1009, 4321, 9999, 10_000, 65535, 1_000_000, u64::MAX] {
             let mut out = Vec::new();
             push_u64(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
