@@ -711,7 +711,9 @@ mod tests {
             s.iter()
                 .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
         };
-        let odd = [0x00, 0x01, 0x1F, 0x20, 0x21, b'"', b'\\', 0x7E, 0x7F, 0x80, 0xA2, 0xFF];
+        let odd = [
+            0x00, 0x01, 0x1F, 0x20, 0x21, b'"', b'\\', 0x7E, 0x7F, 0x80, 0xA2, 0xFF,
+        ];
         // Every short string over those bytes.
         for n in 0..=3u32 {
             for k in 0..odd.len().pow(n) {
@@ -744,7 +746,24 @@ mod tests {
 
     #[test]
     fn integers_and_timestamps_format_like_display() {
-        for v in [0u64, 7, 9, 10, 99, 100, 101, 999, 1000, 1009, 4321, 9999, 10_000, 65535, 1_000_000, u64::MAX] {
+        for v in [
+            0u64,
+            7,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            1009,
+            4321,
+            9999,
+            10_000,
+            65535,
+            1_000_000,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             push_u64(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
