@@ -27,6 +27,28 @@ struct Here {
     ts: Timestamp,
 }
 
+/// A flow's two addresses (lower first), hashed as one or two words
+/// instead of field by field (the flow table is looked up once per record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FlowKey(SocketAddr, SocketAddr);
+
+fn addr_word(a: &SocketAddr) -> u64 {
+    match a {
+        SocketAddr::V4(v) => u64::from(v.ip().to_bits()) << 16 | u64::from(v.port()),
+        SocketAddr::V6(v) => {
+            let ip = v.ip().to_bits();
+            (ip as u64) ^ ((ip >> 64) as u64).rotate_left(17) ^ u64::from(v.port()) << 48 ^ 1
+        }
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(addr_word(&self.0));
+        h.write_u64(addr_word(&self.1));
+    }
+}
+
 /// Analysis state over a whole capture.
 #[derive(Debug)]
 pub struct Analyzer {
@@ -34,7 +56,7 @@ pub struct Analyzer {
     /// Flows by (client, server) address. foldhash with a per-process
     /// random seed: addresses come from the capture, so a keyed hash, but a
     /// much cheaper one than SipHash for two socket addresses.
-    flows: foldhash::HashMap<(SocketAddr, SocketAddr), Flow>,
+    flows: foldhash::HashMap<FlowKey, Flow>,
     here: Here,
     flows_capped: bool,
 }
@@ -147,9 +169,9 @@ impl Analyzer {
 
     fn segment(&mut self, seg: &Segment<'_>, h: &mut dyn Handler) {
         let key = if seg.src <= seg.dst {
-            (seg.src, seg.dst)
+            FlowKey(seg.src, seg.dst)
         } else {
-            (seg.dst, seg.src)
+            FlowKey(seg.dst, seg.src)
         };
         let here = self.here;
         let count = self.flows.len();
@@ -692,11 +714,17 @@ impl Upper {
         // The strict and lenient decoders are one parser: a packet the strict
         // one accepts has no violations, and the strict path is much cheaper.
         let strict = dec.decode(raw);
-        let packet = match strict {
+        // Borrowed where it lies: moving the (large) packet out of the
+        // result is a copy per packet.
+        let lenient;
+        let packet = match &strict {
             Ok((p, _)) => Some(p),
-            Err(_) => self.decode_violations(dec, raw, &mut findings),
+            Err(_) => {
+                lenient = self.decode_violations(dec, raw, &mut findings);
+                lenient.as_ref()
+            }
         };
-        if let Some(Packet::Connect(c)) = &packet {
+        if let Some(Packet::Connect(c)) = packet {
             if self.role(d) != Some(Role::Server) {
                 self.version = Some(c.protocol);
                 self.inferred = false;
@@ -715,7 +743,7 @@ impl Upper {
             }
         }
         let role = self.role(d);
-        let version = match (&packet, ptype) {
+        let version = match (packet, ptype) {
             (Some(p), _) => p.connect_version().unwrap_or(version),
             (None, Some(PacketType::Connect)) => connect_level(raw).unwrap_or(version),
             _ => version,
@@ -726,7 +754,7 @@ impl Upper {
             version,
             self.mqtt[d].lost,
             raw,
-            packet.as_ref(),
+            packet,
             here.frame,
             &mut findings,
         );
@@ -742,7 +770,7 @@ impl Upper {
             carrier,
             raw,
             packet_type: ptype,
-            packet: packet.as_ref(),
+            packet,
             findings: &findings,
         });
     }

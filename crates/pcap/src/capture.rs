@@ -277,7 +277,10 @@ pub fn read_records<R: Read + Send>(
             Err(other) => Action::Stop(Some(format!("{other:?}"))),
         };
         match action {
-            Action::Consume(n) => reader.consume(n),
+            // Without the shift `consume` makes once half the buffer is
+            // used (a copy of the other half): `refill` moves only the
+            // incomplete tail when the buffer runs out.
+            Action::Consume(n) => reader.consume_noshift(n),
             Action::Corrupt(message) => {
                 if reader.data().is_empty() && reader.reader_exhausted() {
                     // The end of the file (the reader reports it this way

@@ -4,6 +4,7 @@
 //! skipped once that direction started mid-stream or lost bytes.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -168,7 +169,23 @@ impl Conversation {
                 let qos = (raw[0] >> 1) & 3;
                 if let Some(id) = pb.packet_id {
                     let map = &mut self.inflight[d];
-                    if !pb.dup && map.contains_key(&id) && map[&id] != Stage::Qos2Received {
+                    let stage = if qos == 1 {
+                        Stage::Qos1
+                    } else {
+                        Stage::Qos2Published
+                    };
+                    // One lookup: the earlier stage is replaced in place.
+                    let full = map.len() >= MAX_TRACKED;
+                    let earlier = match map.entry(id) {
+                        Entry::Occupied(mut e) => Some(e.insert(stage)),
+                        Entry::Vacant(e) => {
+                            if !full {
+                                e.insert(stage);
+                            }
+                            None
+                        }
+                    };
+                    if !pb.dup && earlier.is_some_and(|s| s != Stage::Qos2Received) {
                         let st = match role {
                             Some(Role::Server) => ids.server_new_id,
                             _ => ids.client_new_id,
@@ -177,16 +194,6 @@ impl Conversation {
                             findings,
                             st,
                             format!("Packet Identifier {id} reused while its earlier PUBLISH is unacknowledged"),
-                        );
-                    }
-                    if map.len() < MAX_TRACKED || map.contains_key(&id) {
-                        map.insert(
-                            id,
-                            if qos == 1 {
-                                Stage::Qos1
-                            } else {
-                                Stage::Qos2Published
-                            },
                         );
                     }
                 }
@@ -296,13 +303,13 @@ impl Conversation {
         statement: &'static str,
         findings: &mut Vec<Finding>,
     ) {
-        match self.inflight[publisher].get(&id) {
-            Some(s) if expect.contains(s) => match next {
+        match self.inflight[publisher].entry(id) {
+            Entry::Occupied(mut e) if expect.contains(e.get()) => match next {
                 Some(n) => {
-                    self.inflight[publisher].insert(id, n);
+                    e.insert(n);
                 }
                 None => {
-                    self.inflight[publisher].remove(&id);
+                    e.remove();
                 }
             },
             _ if complete && !self.lost[1 - publisher] => find(

@@ -101,21 +101,30 @@ pub fn dissect<S: FieldSink + ?Sized>(
     payload: bool,
     sink: &mut S,
 ) {
-    let _ = dissect_inner(raw, version, payload, sink);
+    let _ = dissect_inner(raw, version, payload, sink, |s, b0, len| {
+        fixed_fields(b0, version, s);
+        s.uint("len", u64::from(len));
+    });
 }
 
-#[inline]
-fn dissect_inner<S: FieldSink + ?Sized>(
+/// As [`dissect`], but the fixed header's fields (`msgtype` to `len`: the
+/// ones [`fixed_fields`] writes, then `len`, given the first byte and the
+/// Remaining Length) are written by `fixed`, so that a caller can reuse
+/// text it formatted before. `fixed` is not called for a packet whose
+/// Remaining Length is truncated (no field is written then).
+pub(crate) fn dissect_with<S: FieldSink + ?Sized>(
     raw: &[u8],
     version: ProtocolVersion,
     payload: bool,
-    s: &mut S,
-) -> Option<()> {
-    let mut h = R { b: raw, at: 0 };
-    let b0 = h.u8()?;
-    let len = h.vbi()?;
-    let body = raw.get(h.at..)?;
-    let body = body.get(..(len as usize).min(body.len()))?;
+    sink: &mut S,
+    fixed: impl FnOnce(&mut S, u8, u32),
+) {
+    let _ = dissect_inner(raw, version, payload, sink, fixed);
+}
+
+/// The fields given by the first byte alone (under `version`), in wire
+/// order: `msgtype`, `hdrflags` and the flags of the types that have them.
+pub(crate) fn fixed_fields<S: FieldSink + ?Sized>(b0: u8, version: ProtocolVersion, s: &mut S) {
     let ty = b0 >> 4;
     s.uint("msgtype", u64::from(ty));
     s.uint("hdrflags", u64::from(b0));
@@ -128,7 +137,23 @@ fn dissect_inner<S: FieldSink + ?Sized>(
         s.boolean("dupflag", b0 & 0x08 != 0);
         s.uint("qos", u64::from((b0 >> 1) & 3));
     }
-    s.uint("len", u64::from(len));
+}
+
+#[inline]
+fn dissect_inner<S: FieldSink + ?Sized>(
+    raw: &[u8],
+    version: ProtocolVersion,
+    payload: bool,
+    s: &mut S,
+    fixed: impl FnOnce(&mut S, u8, u32),
+) -> Option<()> {
+    let mut h = R { b: raw, at: 0 };
+    let b0 = h.u8()?;
+    let len = h.vbi()?;
+    let body = raw.get(h.at..)?;
+    let body = body.get(..(len as usize).min(body.len()))?;
+    let ty = b0 >> 4;
+    fixed(s, b0, len);
     let v5 = version == ProtocolVersion::V5;
     let mut r = R { b: body, at: 0 };
     match ty {

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::analyzer::version_name;
-use crate::fields::{dissect, FieldSink, TYPE_NAMES};
+use crate::fields::{dissect, dissect_with, fixed_fields, FieldSink, TYPE_NAMES};
 use crate::stats::Stats;
 use crate::{Carrier, Handler, Notice, PacketEvent};
 
@@ -157,9 +157,7 @@ pub(crate) fn format_notice(out: &mut Vec<u8>, n: &Notice, opts: &Options) {
 /// Writes `s` as a JSON string (quotes included).
 pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     // Fast path: printable ASCII without quotes or backslashes.
-    if s.iter()
-        .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
-    {
+    if plain(s) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s);
@@ -193,6 +191,44 @@ pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// True when every byte of `s` is printable ASCII other than `"` and `\`
+/// (nothing to escape): eight bytes at a time, the tail as the last eight
+/// bytes (overlapping), a short string padded with spaces.
+fn plain(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero exactly where the high bit of the result is set
+    // (classic "has zero byte"; may flag a 0x01 byte after a zero byte,
+    // which only matters when some byte is already flagged).
+    #[inline(always)]
+    fn zero(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGH
+    }
+    let bad = |c: &[u8]| {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // Bytes >= 0x80, or < 0x20 (control), or 0x7F, '"' or '\\'.
+        let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
+        (w | ctrl) & HIGH
+            | zero(w ^ (ONES * 0x7F))
+            | zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\\')))
+            != 0
+    };
+    if s.len() < 8 {
+        // Padded with spaces (plain) to one word.
+        let mut w = [b' '; 8];
+        w[..s.len()].copy_from_slice(s);
+        return !bad(&w);
+    }
+    let mut chunks = s.chunks_exact(8);
+    if chunks.any(bad) {
+        return false;
+    }
+    // The last eight bytes (overlapping the words already checked) cover
+    // the rest.
+    !bad(&s[s.len() - 8..])
+}
+
 /// Two ASCII digits for every value below 100.
 const DIGITS2: &[u8; 200] = b"\
 0001020304050607080910111213141516171819\
@@ -205,6 +241,23 @@ const DIGITS2: &[u8; 200] = b"\
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     if v < 10 {
         out.push(b'0' + v as u8);
+        return;
+    }
+    if v < 100 {
+        let d = v as usize * 2;
+        out.extend_from_slice(&[DIGITS2[d], DIGITS2[d + 1]]);
+        return;
+    }
+    if v < 10_000 {
+        // Fixed-size copies: no length computed at run time.
+        let lo = (v % 100) as usize * 2;
+        let hi = (v / 100) as usize;
+        if hi < 10 {
+            out.extend_from_slice(&[b'0' + hi as u8, DIGITS2[lo], DIGITS2[lo + 1]]);
+        } else {
+            let hi = hi * 2;
+            out.extend_from_slice(&[DIGITS2[hi], DIGITS2[hi + 1], DIGITS2[lo], DIGITS2[lo + 1]]);
+        }
         return;
     }
     let mut buf = [0u8; 20];
@@ -266,6 +319,9 @@ pub(crate) struct AddrCache {
     last: Option<AddrPair>,
     last_text: Vec<u8>,
     table: foldhash::HashMap<AddrPair, Vec<u8>>,
+    /// The JSON from the `type` key to the `len` key (with it), by version
+    /// (3.1, 3.1.1, 5.0) and first byte; empty until used.
+    fixed: Vec<Vec<u8>>,
 }
 
 /// Directions whose text is kept.
@@ -415,6 +471,26 @@ impl FieldSink for JsonFields<'_> {
     }
 }
 
+/// `,"type":"NAME","mqtt":{` for each packet type.
+const TYPE_PIECES: [&str; 16] = [
+    ",\"type\":\"Reserved\",\"mqtt\":{",
+    ",\"type\":\"CONNECT\",\"mqtt\":{",
+    ",\"type\":\"CONNACK\",\"mqtt\":{",
+    ",\"type\":\"PUBLISH\",\"mqtt\":{",
+    ",\"type\":\"PUBACK\",\"mqtt\":{",
+    ",\"type\":\"PUBREC\",\"mqtt\":{",
+    ",\"type\":\"PUBREL\",\"mqtt\":{",
+    ",\"type\":\"PUBCOMP\",\"mqtt\":{",
+    ",\"type\":\"SUBSCRIBE\",\"mqtt\":{",
+    ",\"type\":\"SUBACK\",\"mqtt\":{",
+    ",\"type\":\"UNSUBSCRIBE\",\"mqtt\":{",
+    ",\"type\":\"UNSUBACK\",\"mqtt\":{",
+    ",\"type\":\"PINGREQ\",\"mqtt\":{",
+    ",\"type\":\"PINGRESP\",\"mqtt\":{",
+    ",\"type\":\"DISCONNECT\",\"mqtt\":{",
+    ",\"type\":\"AUTH\",\"mqtt\":{",
+];
+
 fn type_name(p: &PacketEvent<'_>) -> &'static str {
     TYPE_NAMES[(p.raw[0] >> 4) as usize]
 }
@@ -468,12 +544,39 @@ fn json_packet_cached(
         addrs.prefix_key = Some(key);
     }
     out.extend_from_slice(&addrs.prefix);
-    out.extend_from_slice(b",\"type\":\"");
-    out.extend_from_slice(type_name(p).as_bytes());
-    out.extend_from_slice(b"\",\"mqtt\":{");
+    if addrs.fixed.is_empty() {
+        addrs.fixed = vec![Vec::new(); 3 * 256];
+    }
+    let table = &mut addrs.fixed[(usize::from(level(p)) - 3) * 256..][..256];
+    let mut header = false;
     {
         let mut f = JsonFields::new(out, payload);
-        dissect(p.raw, p.version, payload != Payload::None, &mut f);
+        dissect_with(
+            p.raw,
+            p.version,
+            payload != Payload::None,
+            &mut f,
+            |f, b0, len| {
+                // `,"type":…,"mqtt":{` and the fixed header's fields up to
+                // `"len":`, formatted once per version and first byte.
+                let text = &mut table[usize::from(b0)];
+                if text.is_empty() {
+                    text.extend_from_slice(TYPE_PIECES[usize::from(b0 >> 4)].as_bytes());
+                    let mut g = JsonFields::new(text, payload);
+                    fixed_fields(b0, p.version, &mut g);
+                    g.key("len");
+                }
+                f.out.extend_from_slice(text);
+                // `msgtype` was written: what follows needs a comma.
+                f.first[0] = false;
+                push_u64(f.out, u64::from(len));
+                header = true;
+            },
+        );
+    }
+    if !header {
+        // A truncated fixed header: no field was written.
+        out.extend_from_slice(TYPE_PIECES[(p.raw[0] >> 4) as usize].as_bytes());
     }
     out.extend_from_slice(b"},\"violations\":[");
     for (i, f) in p.findings.iter().enumerate() {
@@ -603,8 +706,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn plain_matches_a_byte_by_byte_check() {
+        let reference = |s: &[u8]| {
+            s.iter()
+                .all(|&c| (0x20..0x7F).contains(&c) && c != b'"' && c != b'\\')
+        };
+        let odd = [
+            0x00, 0x01, 0x1F, 0x20, 0x21, b'"', b'\\', 0x7E, 0x7F, 0x80, 0xA2, 0xFF,
+        ];
+        // Every short string over those bytes.
+        for n in 0..=3u32 {
+            for k in 0..odd.len().pow(n) {
+                let mut k = k;
+                let s: Vec<u8> = (0..n)
+                    .map(|_| {
+                        let c = odd[k % odd.len()];
+                        k /= odd.len();
+                        c
+                    })
+                    .collect();
+                assert_eq!(plain(&s), reference(&s), "{s:02x?}");
+            }
+        }
+        // One or two odd bytes anywhere in longer plain strings.
+        for n in 0..=25 {
+            let base = vec![b'a'; n];
+            assert!(plain(&base));
+            for at in 0..n {
+                for &c in &odd {
+                    let mut s = base.clone();
+                    s[at] = c;
+                    assert_eq!(plain(&s), reference(&s), "{s:02x?}");
+                    s[n - 1 - at / 2] = 0x01;
+                    assert_eq!(plain(&s), reference(&s), "{s:02x?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn integers_and_timestamps_format_like_display() {
-        for v in [0u64, 7, 9, 10, 99, 100, 101, 65535, 1_000_000, u64::MAX] {
+        for v in [
+            0u64,
+            7,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            1009,
+            4321,
+            9999,
+            10_000,
+            65535,
+            1_000_000,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             push_u64(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -19,33 +18,55 @@ use crate::{Carrier, Finding, Handler, Notice, PacketEvent, Timestamp};
 
 /// Packets per batch handed to the formatting thread.
 const BATCH: usize = 4096;
+/// Bytes of packets after which a batch is sent even when not full.
+const BATCH_BYTES: usize = 4 << 20;
 /// Batches in flight (bounds memory).
 const IN_FLIGHT: usize = 4;
 
+/// One packet of a batch (64 bytes, against 136 when it held the addresses
+/// and its own findings); its wire bytes, addresses and findings
+/// are in the batch's shared buffers.
 #[derive(Debug)]
 struct Item {
     frame: u64,
     ts: Timestamp,
-    src: SocketAddr,
-    dst: SocketAddr,
+    /// Into `Batch::bytes`.
+    raw_start: usize,
+    raw_len: usize,
+    /// Into `Batch::flows`.
+    flow: u32,
+    /// Into `Batch::findings` (a run of `findings_len` from there).
+    findings_start: usize,
+    findings_len: u32,
     version: ProtocolVersion,
     inferred: bool,
     from: Option<Role>,
     carrier: Carrier,
-    raw: Range<usize>,
-    findings: Vec<Finding>,
 }
 
 #[derive(Debug)]
 enum Entry {
     Packet(Item),
-    Notice(Notice),
+    Notice(Box<Notice>),
 }
 
 #[derive(Debug, Default)]
 struct Batch {
     bytes: Vec<u8>,
     entries: Vec<Entry>,
+    /// Source and destination of the packets, each pair stored again only
+    /// when it differs from the previous packet's.
+    flows: Vec<(SocketAddr, SocketAddr)>,
+    findings: Vec<Finding>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+        self.flows.clear();
+        self.findings.clear();
+    }
 }
 
 /// A [`Handler`] that formats and writes on other threads.
@@ -120,8 +141,7 @@ impl PipeWriter {
                         .and_then(|r| r.try_recv().ok())
                         .unwrap_or_else(|| Vec::with_capacity(1 << 20));
                     format_batch(&mut line, &batch, &opts, &mut cache);
-                    batch.bytes.clear();
-                    batch.entries.clear();
+                    batch.clear();
                     let _ = back_tx.try_send(batch);
                     if done_tx.send((seq, line)).is_err() {
                         // The writer stopped (write error): nothing more to do.
@@ -160,7 +180,14 @@ impl PipeWriter {
     }
 
     fn send(&mut self) {
-        let next = self.recycled.try_recv().unwrap_or_default();
+        // A new batch (none came back yet) starts at its working size
+        // rather than growing there by reallocation.
+        let next = self.recycled.try_recv().unwrap_or_else(|_| Batch {
+            bytes: Vec::with_capacity(BATCH_BYTES / 8),
+            entries: Vec::with_capacity(self.batch_len.min(BATCH)),
+            flows: Vec::with_capacity(self.batch_len.min(BATCH) / 4),
+            findings: Vec::new(),
+        });
         let full = std::mem::replace(&mut self.batch, next);
         if let Some(tx) = &self.tx {
             if tx.send((self.seq, full)).is_err() {
@@ -199,21 +226,28 @@ impl Handler for PipeWriter {
         if !self.opts.packets || (self.opts.only_violations && p.findings.is_empty()) {
             return;
         }
-        let start = self.batch.bytes.len();
-        self.batch.bytes.extend_from_slice(p.raw);
-        self.batch.entries.push(Entry::Packet(Item {
+        let b = &mut self.batch;
+        let start = b.bytes.len();
+        b.bytes.extend_from_slice(p.raw);
+        if !matches!(b.flows.last(), Some((s, d)) if *s == p.src && *d == p.dst) {
+            b.flows.push((p.src, p.dst));
+        }
+        let findings_start = b.findings.len();
+        b.findings.extend_from_slice(p.findings);
+        b.entries.push(Entry::Packet(Item {
             frame: p.frame,
             ts: p.ts,
-            src: p.src,
-            dst: p.dst,
+            raw_start: start,
+            raw_len: p.raw.len(),
+            flow: (b.flows.len() - 1) as u32,
+            findings_start,
+            findings_len: p.findings.len() as u32,
             version: p.version,
             inferred: p.version_inferred,
             from: p.from,
             carrier: p.carrier,
-            raw: start..self.batch.bytes.len(),
-            findings: p.findings.to_vec(),
         }));
-        if self.batch.entries.len() >= self.batch_len || self.batch.bytes.len() >= 4 << 20 {
+        if self.batch.entries.len() >= self.batch_len || self.batch.bytes.len() >= BATCH_BYTES {
             self.send();
         }
     }
@@ -226,7 +260,7 @@ impl Handler for PipeWriter {
         if !self.opts.notices {
             return;
         }
-        self.batch.entries.push(Entry::Notice(n.clone()));
+        self.batch.entries.push(Entry::Notice(Box::new(n.clone())));
         if self.batch.entries.len() >= self.batch_len {
             self.send();
         }
@@ -252,12 +286,14 @@ fn format_batch(
     for e in &batch.entries {
         match e {
             Entry::Packet(it) => {
-                let raw = &batch.bytes[it.raw.clone()];
+                let raw = &batch.bytes[it.raw_start..it.raw_start + it.raw_len];
+                let (src, dst) = batch.flows[it.flow as usize];
+                let f = it.findings_start;
                 let ev = PacketEvent {
                     frame: it.frame,
                     ts: it.ts,
-                    src: it.src,
-                    dst: it.dst,
+                    src,
+                    dst,
                     version: it.version,
                     version_inferred: it.inferred,
                     from: it.from,
@@ -265,7 +301,7 @@ fn format_batch(
                     raw,
                     packet_type: PacketType::from_nibble(raw[0] >> 4),
                     packet: None,
-                    findings: &it.findings,
+                    findings: &batch.findings[f..f + it.findings_len as usize],
                 };
                 format_packet(line, &ev, opts, cache);
             }
