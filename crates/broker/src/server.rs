@@ -724,19 +724,21 @@ pub(crate) struct Connection<S> {
 }
 
 impl<S: Stream> Connection<S> {
-    /// Registers the connection with the core task (at once when its
-    /// channel has room). `None` when the broker is shutting down.
-    fn new(conn: ConnId, peer: SocketAddr, stream: S, slot: Slot) -> Option<Self> {
-        let outbox = Arc::new(Outbox::default());
-        let writer = Writer {
-            outbox: outbox.clone(),
-        };
-        let mut c = Connection {
+    /// A connection about to read, with nothing buffered but the rest of
+    /// a write (`chunk`).
+    fn fresh(
+        conn: ConnId,
+        stream: S,
+        outbox: Arc<Outbox>,
+        slot: Slot,
+        chunk: Option<Bytes>,
+    ) -> Self {
+        Connection {
             stream,
             conn,
             outbox,
             buf: BytesMut::new(),
-            chunk: None,
+            chunk,
             waiting: None,
             idle: None,
             idle_polled: false,
@@ -747,7 +749,17 @@ impl<S: Stream> Connection<S> {
             done: false,
             shutting: false,
             slot,
+        }
+    }
+
+    /// Registers the connection with the core task (at once when its
+    /// channel has room). `None` when the broker is shutting down.
+    fn new(conn: ConnId, peer: SocketAddr, stream: S, slot: Slot) -> Option<Self> {
+        let outbox = Arc::new(Outbox::default());
+        let writer = Writer {
+            outbox: outbox.clone(),
         };
+        let mut c = Self::fresh(conn, stream, outbox, slot, None);
         if !c.send_event(Event::Opened { conn, peer, writer }) {
             return None;
         }
@@ -767,23 +779,7 @@ impl<S: Stream> Connection<S> {
         chunk: Option<Bytes>,
         pending: Option<Event>,
     ) -> Self {
-        let mut c = Connection {
-            stream,
-            conn,
-            outbox,
-            buf: BytesMut::new(),
-            chunk: chunk.filter(|b| !b.is_empty()),
-            waiting: None,
-            idle: None,
-            idle_polled: false,
-            want: FIRST_READ.min(slot.limits.read_size).max(1) as u32,
-            active: false,
-            reading: true,
-            unflushed: false,
-            done: false,
-            shutting: false,
-            slot,
-        };
+        let mut c = Self::fresh(conn, stream, outbox, slot, chunk.filter(|b| !b.is_empty()));
         if let Some(ev) = pending {
             if !c.send_event(ev) {
                 // The core task is gone: nothing more will be written.
