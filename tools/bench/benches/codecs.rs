@@ -12,66 +12,16 @@
 //! - mqttbytes / rumqttc: `read(&mut BytesMut, max)` until the buffer is
 //!   empty; the `BytesMut` copy of the stream is made in criterion's batch
 //!   setup and is not timed.
+//!
 //! Times are reported per packet (`Throughput::Elements`).
 
 use std::hint::black_box;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use mqttkit_codec::{
-    Connect, Decoder, Packet, ProtocolVersion, PubAck, Publish, QoS, Subscribe, Subscription,
-};
+use mqttkit_codec::{Decoder, Packet, ProtocolVersion, Publish};
 
-const MAX: usize = 1 << 20;
-
-fn small_publish(v: ProtocolVersion, n: usize) -> Vec<u8> {
-    let payload = [0x5au8; 32];
-    let mut out = Vec::new();
-    for i in 0..n {
-        let topic = format!("sensors/{:06}/temp1", i % 1000);
-        assert_eq!(topic.len(), 20);
-        Packet::Publish(Publish::new(&topic, &payload)).encode(v, &mut out).unwrap();
-    }
-    out
-}
-
-fn qos1_1k(v: ProtocolVersion, n: usize) -> Vec<u8> {
-    let payload = vec![0x42u8; 1024];
-    let mut out = Vec::new();
-    for i in 0..n {
-        let mut p = Publish::new("factory/line4/press7", &payload);
-        p.qos = QoS::AtLeastOnce;
-        p.packet_id = Some((i % 65535 + 1) as u16);
-        Packet::Publish(p).encode(v, &mut out).unwrap();
-    }
-    out
-}
-
-fn mixed(v: ProtocolVersion, n: usize) -> Vec<u8> {
-    let subs = [
-        Subscription::new("sensors/+/temp1", QoS::AtLeastOnce),
-        Subscription::new("alerts/#", QoS::AtMostOnce),
-    ];
-    let payload = [7u8; 32];
-    let mut out = Vec::new();
-    for i in 0..n {
-        let id = (i % 65535 + 1) as u16;
-        let p = match i % 5 {
-            0 => Packet::Connect(Connect::new(v, "bench-client-0001")),
-            1 => Packet::Subscribe(Subscribe::new(id, &subs)),
-            2 => {
-                let mut p = Publish::new("sensors/000042/temp1", &payload);
-                p.qos = QoS::AtLeastOnce;
-                p.packet_id = Some(id);
-                Packet::Publish(p)
-            }
-            3 => Packet::PubAck(PubAck::new(id)),
-            _ => Packet::Publish(Publish::new("sensors/000042/temp1", &payload)),
-        };
-        p.encode(v, &mut out).unwrap();
-    }
-    out
-}
+use mqttkit_bench::{frame_len, mixed, qos1_1k, small_publish, MAX};
 
 // ---- decode loops -------------------------------------------------------
 
@@ -99,24 +49,13 @@ fn mqttkit_lenient(d: &Decoder, buf: &[u8]) -> usize {
     n
 }
 
-/// Length of the packet at the start of `buf` (fixed header + body).
-fn frame_len(buf: &[u8]) -> usize {
-    let mut len = 0usize;
-    for i in 0..4 {
-        let b = buf[1 + i];
-        len |= ((b & 0x7f) as usize) << (7 * i);
-        if b & 0x80 == 0 {
-            return 2 + i + len;
-        }
-    }
-    unreachable!("bench streams have valid headers")
-}
-
 fn mqttrs(buf: &[u8]) -> usize {
     let mut at = 0;
     let mut n = 0;
     while at < buf.len() {
-        let p = mqttrs::decode_slice(&buf[at..]).expect("mqttrs decode").expect("whole packet");
+        let p = mqttrs::decode_slice(&buf[at..])
+            .expect("mqttrs decode")
+            .expect("whole packet");
         black_box(&p);
         at += frame_len(&buf[at..]);
         n += 1;
@@ -154,39 +93,66 @@ fn rumqttc_v4(mut b: BytesMut) -> usize {
 fn rumqttc_v5(mut b: BytesMut) -> usize {
     let mut n = 0;
     while !b.is_empty() {
-        black_box(rumqttc::v5::mqttbytes::v5::Packet::read(&mut b, Some(MAX as u32)).expect("rumqttc v5"));
+        black_box(
+            rumqttc::v5::mqttbytes::v5::Packet::read(&mut b, Some(MAX as u32)).expect("rumqttc v5"),
+        );
         n += 1;
     }
     n
 }
 
-fn decode_group(c: &mut Criterion, name: &str, v: ProtocolVersion, stream: &[u8], n: usize, lenient: bool) {
+fn decode_group(
+    c: &mut Criterion,
+    name: &str,
+    v: ProtocolVersion,
+    stream: &[u8],
+    n: usize,
+    lenient: bool,
+) {
     let d = Decoder::new(v);
     let v5 = v.is_v5();
     // Every codec must decode the whole stream before it is timed.
     assert_eq!(mqttkit(&d, stream), n, "{name}: mqttkit");
     if v5 {
-        assert_eq!(mqttbytes_v5(BytesMut::from(stream)), n, "{name}: mqttbytes v5");
+        assert_eq!(
+            mqttbytes_v5(BytesMut::from(stream)),
+            n,
+            "{name}: mqttbytes v5"
+        );
         assert_eq!(rumqttc_v5(BytesMut::from(stream)), n, "{name}: rumqttc v5");
     } else {
         assert_eq!(mqttrs(stream), n, "{name}: mqttrs");
-        assert_eq!(mqttbytes_v4(BytesMut::from(stream)), n, "{name}: mqttbytes v4");
+        assert_eq!(
+            mqttbytes_v4(BytesMut::from(stream)),
+            n,
+            "{name}: mqttbytes v4"
+        );
         assert_eq!(rumqttc_v4(BytesMut::from(stream)), n, "{name}: rumqttc v4");
     }
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("mqttkit", |b| b.iter(|| mqttkit(&d, black_box(stream))));
     if lenient {
-        g.bench_function("mqttkit_lenient", |b| b.iter(|| mqttkit_lenient(&d, black_box(stream))));
+        g.bench_function("mqttkit_lenient", |b| {
+            b.iter(|| mqttkit_lenient(&d, black_box(stream)))
+        });
     }
     let batch = || BytesMut::from(stream);
     if v5 {
-        g.bench_function("mqttbytes", |b| b.iter_batched(batch, mqttbytes_v5, BatchSize::LargeInput));
-        g.bench_function("rumqttc", |b| b.iter_batched(batch, rumqttc_v5, BatchSize::LargeInput));
+        g.bench_function("mqttbytes", |b| {
+            b.iter_batched(batch, mqttbytes_v5, BatchSize::LargeInput)
+        });
+        g.bench_function("rumqttc", |b| {
+            b.iter_batched(batch, rumqttc_v5, BatchSize::LargeInput)
+        });
     } else {
         g.bench_function("mqttrs", |b| b.iter(|| mqttrs(black_box(stream))));
-        g.bench_function("mqttbytes", |b| b.iter_batched(batch, mqttbytes_v4, BatchSize::LargeInput));
-        g.bench_function("rumqttc", |b| b.iter_batched(batch, rumqttc_v4, BatchSize::LargeInput));
+        g.bench_function("mqttbytes", |b| {
+            b.iter_batched(batch, mqttbytes_v4, BatchSize::LargeInput)
+        });
+        g.bench_function("rumqttc", |b| {
+            b.iter_batched(batch, rumqttc_v4, BatchSize::LargeInput)
+        });
     }
     g.finish();
 }
@@ -194,10 +160,31 @@ fn decode_group(c: &mut Criterion, name: &str, v: ProtocolVersion, stream: &[u8]
 fn decoding(c: &mut Criterion) {
     use ProtocolVersion::{V3_1_1, V5};
     let n = 100_000;
-    decode_group(c, "small_publish_v311", V3_1_1, &small_publish(V3_1_1, n), n, true);
+    decode_group(
+        c,
+        "small_publish_v311",
+        V3_1_1,
+        &small_publish(V3_1_1, n),
+        n,
+        true,
+    );
     decode_group(c, "small_publish_v5", V5, &small_publish(V5, n), n, false);
-    decode_group(c, "publish_qos1_1k_v311", V3_1_1, &qos1_1k(V3_1_1, 10_000), 10_000, false);
-    decode_group(c, "publish_qos1_1k_v5", V5, &qos1_1k(V5, 10_000), 10_000, false);
+    decode_group(
+        c,
+        "publish_qos1_1k_v311",
+        V3_1_1,
+        &qos1_1k(V3_1_1, 10_000),
+        10_000,
+        false,
+    );
+    decode_group(
+        c,
+        "publish_qos1_1k_v5",
+        V5,
+        &qos1_1k(V5, 10_000),
+        10_000,
+        false,
+    );
     decode_group(c, "mixed_v311", V3_1_1, &mixed(V3_1_1, n), n, false);
     decode_group(c, "mixed_v5", V5, &mixed(V5, n), n, false);
 }
@@ -208,7 +195,11 @@ fn encoding(c: &mut Criterion) {
     let topic = "sensors/000042/temp1";
     let payload = [0x5au8; 32];
     for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
-        let name = if v.is_v5() { "encode_small_publish_v5" } else { "encode_small_publish_v311" };
+        let name = if v.is_v5() {
+            "encode_small_publish_v5"
+        } else {
+            "encode_small_publish_v311"
+        };
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Elements(1));
         let p = Packet::Publish(Publish::new(topic, &payload));
@@ -222,7 +213,8 @@ fn encoding(c: &mut Criterion) {
         });
         let mut bm = BytesMut::with_capacity(128);
         if v.is_v5() {
-            let mb = mqttbytes::v5::Publish::new(topic, mqttbytes::QoS::AtMostOnce, payload.to_vec());
+            let mb =
+                mqttbytes::v5::Publish::new(topic, mqttbytes::QoS::AtMostOnce, payload.to_vec());
             g.bench_function("mqttbytes", |b| {
                 b.iter(|| {
                     bm.clear();
@@ -255,7 +247,8 @@ fn encoding(c: &mut Criterion) {
             g.bench_function("mqttrs", |b| {
                 b.iter(|| black_box(mqttrs::encode_slice(black_box(&mp), &mut slice).unwrap()))
             });
-            let mb = mqttbytes::v4::Publish::new(topic, mqttbytes::QoS::AtMostOnce, payload.to_vec());
+            let mb =
+                mqttbytes::v4::Publish::new(topic, mqttbytes::QoS::AtMostOnce, payload.to_vec());
             g.bench_function("mqttbytes", |b| {
                 b.iter(|| {
                     bm.clear();
@@ -263,7 +256,11 @@ fn encoding(c: &mut Criterion) {
                     black_box(&bm);
                 })
             });
-            let rp = rumqttc::mqttbytes::v4::Publish::new(topic, rumqttc::mqttbytes::QoS::AtMostOnce, payload.to_vec());
+            let rp = rumqttc::mqttbytes::v4::Publish::new(
+                topic,
+                rumqttc::mqttbytes::QoS::AtMostOnce,
+                payload.to_vec(),
+            );
             g.bench_function("rumqttc", |b| {
                 b.iter(|| {
                     bm.clear();

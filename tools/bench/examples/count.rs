@@ -22,64 +22,10 @@
 use std::hint::black_box;
 
 use bytes::BytesMut;
-use mqttkit_codec::{
-    Connect, Decoder, Packet, ProtocolVersion, PubAck, Publish, QoS, StreamDecoder, Subscribe,
-    Subscription,
-};
+use mqttkit_codec::{Decoder, Packet, ProtocolVersion, PubAck, Publish, StreamDecoder, Subscribe};
 
-const TOPIC: &str = "sensors/000042/temp1";
-const MAX: usize = 1 << 20;
+use mqttkit_bench::{frame_len, mixed, small_publish, MAX, TOPIC};
 const PASS: usize = 1000;
-
-fn small_publish(v: ProtocolVersion, n: usize) -> Vec<u8> {
-    let payload = [0x5au8; 32];
-    let mut out = Vec::new();
-    for i in 0..n {
-        let topic = format!("sensors/{:06}/temp1", i % 1000);
-        Packet::Publish(Publish::new(&topic, &payload))
-            .encode(v, &mut out)
-            .unwrap();
-    }
-    out
-}
-
-fn mixed(v: ProtocolVersion, n: usize) -> Vec<u8> {
-    let subs = [
-        Subscription::new("sensors/+/temp1", QoS::AtLeastOnce),
-        Subscription::new("alerts/#", QoS::AtMostOnce),
-    ];
-    let payload = [7u8; 32];
-    let mut out = Vec::new();
-    for i in 0..n {
-        let id = (i % 65535 + 1) as u16;
-        let p = match i % 5 {
-            0 => Packet::Connect(Connect::new(v, "bench-client-0001")),
-            1 => Packet::Subscribe(Subscribe::new(id, &subs)),
-            2 => {
-                let mut p = Publish::new(TOPIC, &payload);
-                p.qos = QoS::AtLeastOnce;
-                p.packet_id = Some(id);
-                Packet::Publish(p)
-            }
-            3 => Packet::PubAck(PubAck::new(id)),
-            _ => Packet::Publish(Publish::new(TOPIC, &payload)),
-        };
-        p.encode(v, &mut out).unwrap();
-    }
-    out
-}
-
-fn frame_len(buf: &[u8]) -> usize {
-    let mut len = 0usize;
-    for i in 0..4 {
-        let b = buf[1 + i];
-        len |= ((b & 0x7f) as usize) << (7 * i);
-        if b & 0x80 == 0 {
-            return 2 + i + len;
-        }
-    }
-    unreachable!("valid headers")
-}
 
 /// Calls `pass` on the stream until `n` packets were decoded.
 fn passes(n: usize, mut pass: impl FnMut() -> usize) {
