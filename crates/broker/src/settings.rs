@@ -21,6 +21,7 @@
 //! max_queued_bytes = 16777216       # bytes waiting for a slow reader
 //! connect_timeout = 10              # seconds to send CONNECT
 //! server_keep_alive = 60            # seconds, imposed on 5.0 clients
+//! park_after = 2                    # idle seconds before a TCP connection is parked, 0 = never
 //! ```
 //!
 //! Relative paths are taken from the directory of the configuration file.
@@ -30,6 +31,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use mqttkit_model::{Authorizer, Config, Credentials, Refusal};
 use serde::Deserialize;
@@ -58,6 +60,9 @@ pub struct FileLimits {
     pub connect_timeout: Option<u64>,
     /// Keep Alive imposed on 5.0 clients (seconds).
     pub server_keep_alive: Option<u16>,
+    /// Seconds without traffic before a plain-TCP connection moves to the
+    /// parker thread; 0 = never.
+    pub park_after: Option<u64>,
 }
 
 /// A `broker.toml` file as written.
@@ -219,6 +224,14 @@ impl Settings {
         if l.server_keep_alive.is_some() {
             self.model.server_keep_alive = l.server_keep_alive;
         }
+        if let Some(v) = l.park_after {
+            self.set_park_after(v);
+        }
+    }
+
+    /// Sets [`Limits::park_after`] from seconds (0: never park).
+    pub fn set_park_after(&mut self, seconds: u64) {
+        self.limits.park_after = (seconds > 0).then(|| Duration::from_secs(seconds));
     }
 
     /// Refuses values the protocol or the broker cannot work with.
@@ -462,7 +475,7 @@ mod tests {
             "listen = [\"127.0.0.1:1999\"]\nallow_anonymous = false\npassword_file = \"pw\"\n\
              sys_interval = 0\n[limits]\nmax_connections = 7\nmax_packet_size = 4096\n\
              max_queued = 9\nmax_inflight = 3\nreceive_maximum = 5\nmax_queued_bytes = 1000\nconnect_timeout = 2\n\
-             server_keep_alive = 30\n",
+             server_keep_alive = 30\npark_after = 5\n",
             Path::new("/etc/mqttkit/broker.toml"),
         )
         .unwrap();
@@ -483,7 +496,14 @@ mod tests {
         assert_eq!(s.model.receive_maximum, 5);
         assert_eq!(s.model.connect_timeout_ms, 2000);
         assert_eq!(s.model.server_keep_alive, Some(30));
+        assert_eq!(s.limits.park_after, Some(Duration::from_secs(5)));
         assert!(s.validate().is_ok());
+        // 0 turns parking off; without the key the default (2 s) stays.
+        s.apply(FileConfig::parse("[limits]\npark_after = 0\n", Path::new("b.toml")).unwrap());
+        assert_eq!(s.limits.park_after, None);
+        let mut d = Settings::default();
+        d.apply(FileConfig::parse("[limits]\n", Path::new("b.toml")).unwrap());
+        assert_eq!(d.limits.park_after, Some(Duration::from_secs(2)));
         for bad in [
             "[limits]\nreceive_maximum = 0\n",
             "[limits]\nmax_packet_size = 10\n",

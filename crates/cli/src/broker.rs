@@ -96,6 +96,9 @@ pub struct Args {
     /// Keep Alive imposed on MQTT 5.0 clients (seconds).
     #[arg(long, value_name = "SECONDS")]
     server_keep_alive: Option<u16>,
+    /// Seconds without traffic before a TCP connection is handed to the parker thread, which holds idle connections cheaply; 0 = never [default: 2].
+    #[arg(long, value_name = "SECONDS")]
+    park_after: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +200,9 @@ fn settings(args: &Args) -> Result<Settings, String> {
     }
     if args.server_keep_alive.is_some() {
         s.model.server_keep_alive = args.server_keep_alive;
+    }
+    if let Some(v) = args.park_after {
+        s.set_park_after(v);
     }
     s.validate()?;
     if !s.tls.is_empty() && (s.cert.is_none() || s.key.is_none()) {

@@ -247,3 +247,26 @@ fn the_file_configures_the_broker_and_flags_override_it() {
         assert_eq!(connack_code(b.port, Some("alice"), Some("no")), 4);
     }
 }
+
+#[test]
+fn parking_can_be_turned_off_or_delayed() {
+    // `--park-after 0` runs without the parker thread: every connection
+    // keeps its task; a delay in the file is accepted as well.
+    let dir = scratch("park-after");
+    let cfg = dir.join("broker.toml");
+    std::fs::write(
+        &cfg,
+        "listen = [\"127.0.0.1:0\"]\nsys_interval = 0\n[limits]\npark_after = 30\n",
+    )
+    .unwrap();
+    for args in [
+        &["--listen", "127.0.0.1:0", "--park-after", "0"][..],
+        &["--config", s(&cfg)][..],
+    ] {
+        let b = start_broker(args);
+        assert_eq!(connack_code(b.port, None, None), 0, "{args:?}");
+    }
+    let r = mqttkit(&["broker", "--park-after", "soon"], None);
+    assert_eq!(r.code, 2, "{}", r.out);
+    assert!(r.out.contains("--park-after"), "{}", r.out);
+}
