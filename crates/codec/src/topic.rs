@@ -211,11 +211,23 @@ pub(crate) fn check_filter_inner(s: &str, version: ProtocolVersion, nul_free: bo
 }
 
 fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
+    filter_levels(s.as_bytes(), start)
+}
+
+/// True when every wildcard in `b` fills its level, the levels counted
+/// from the first byte: [`check_filter_levels`] as a yes/no question, for
+/// the SUBSCRIBE fast path (which leaves `$share` filters alone).
+#[inline]
+pub(crate) fn levels_ok(b: &[u8]) -> bool {
+    matches!(filter_levels(b, 0), TopicCheck::Ok)
+}
+
+#[inline]
+fn filter_levels(b: &[u8], start: usize) -> TopicCheck {
     // Each wildcard must fill its level: '+' between separators, '#' alone
     // in the last level. Only the wildcards need looking at, so find them
     // eight bytes at a time (multi-byte UTF-8 sequences never contain these
     // ASCII bytes) and judge each by its neighbours.
-    let b = s.as_bytes();
     let n = b.len();
     let judge = |i: usize| -> TopicCheck {
         let level_start = i == start || b[i - 1] == b'/';
@@ -259,27 +271,6 @@ fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
         at = base + 8;
     }
     TopicCheck::Ok
-}
-
-/// True when every '+' fills a whole level and every '#' is alone in the
-/// last level, the levels counted from the first byte (so not for the
-/// filter part of a `$share/` filter, which the caller sends to
-/// [`check_filter_inner`]). The byte-by-byte form of the placement rule,
-/// for short ASCII filters; `false` only asks for the full check.
-#[inline]
-pub(crate) fn wildcards_placed(b: &[u8]) -> bool {
-    let n = b.len();
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'+' || c == b'#' {
-            let level_start = i == 0 || b[i - 1] == b'/';
-            let last = i + 1 == n;
-            let level_end = last || (c == b'+' && b[i + 1] == b'/');
-            if !(level_start && level_end) {
-                return false;
-            }
-        }
-    }
-    true
 }
 
 #[inline(always)]
@@ -359,7 +350,7 @@ mod tests {
                         TopicCheck::Bad(i, _) => Some(i),
                     };
                     assert_eq!(got, levels_reference(&f), "{f:?}");
-                    assert_eq!(wildcards_placed(f.as_bytes()), got.is_none(), "{f:?}");
+                    assert_eq!(levels_ok(f.as_bytes()), got.is_none(), "{f:?}");
                     checked += 1;
                 }
             }

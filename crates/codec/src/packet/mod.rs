@@ -23,7 +23,7 @@ pub use unsubscribe::{UnsubAck, Unsubscribe};
 
 use crate::error::{rules, DecodeError, EncodeError, Rule, Violation};
 use crate::parse::{read_vbi, Cx, Fail, PResult, Sink, Vbi};
-use crate::types::{PacketType, ProtocolVersion};
+use crate::types::{PacketType, ProtocolVersion, Role};
 use crate::varint;
 
 /// One MQTT control packet. Strings, payloads and lists borrow from the
@@ -381,6 +381,25 @@ fn decode_general<'a, S: Sink>(
     }
     let packet = &buf[..total];
     let body = &buf[hdr.header_len..total];
+    // The plain CONNECT and SUBSCRIBE (see their `decode_plain`), sent by a
+    // Client or by an unknown side, with the required flags and the
+    // shortest Remaining Length: the checks of `decode_body` that come
+    // before the packet's own parser, all passed.
+    if S::STRICT && minimal && cx.from != Some(Role::Server) {
+        match hdr.byte0 {
+            0x10 => {
+                if let Some(c) = connect::Connect::decode_plain(body) {
+                    return Ok(Packet::Connect(c));
+                }
+            }
+            0x82 => {
+                if let Some(s) = subscribe::Subscribe::decode_plain(body, cx.v5()) {
+                    return Ok(Packet::Subscribe(s));
+                }
+            }
+            _ => {}
+        }
+    }
     let publish = hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal;
     // A 5.0 PUBLISH with a short, simple property block (see
     // `short_properties`) still needs no parser.
