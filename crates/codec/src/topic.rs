@@ -222,6 +222,55 @@ pub(crate) fn levels_ok(b: &[u8]) -> bool {
     matches!(filter_levels(b, 0), TopicCheck::Ok)
 }
 
+/// True when `b` is a non-empty Topic Filter of ASCII characters without
+/// NUL whose wildcards all fill their levels, the levels counted from the
+/// first byte (so the caller must leave `$share/` filters to the full
+/// check). One pass of eight bytes at a time, as [`scan`]; each wildcard
+/// found is judged by its neighbours (a wildcard seen twice, in the
+/// overlapping last word, is judged twice the same way).
+#[inline(always)]
+pub(crate) fn plain_filter(b: &[u8]) -> bool {
+    #[inline(always)]
+    fn word(b: &[u8], base: usize, w: u64) -> bool {
+        let bad = (w & HI) | zero_bytes(w);
+        let mut wild = wildcard_bytes(w);
+        let n = b.len();
+        while wild != 0 {
+            let i = base + (wild.trailing_zeros() / 8) as usize;
+            let starts = i == 0 || b.get(i - 1) == Some(&b'/');
+            let ok = if b.get(i) == Some(&b'+') {
+                starts && (i + 1 == n || b.get(i + 1) == Some(&b'/'))
+            } else {
+                starts && i + 1 == n
+            };
+            if !ok {
+                return false;
+            }
+            wild &= wild - 1;
+        }
+        bad == 0
+    }
+    let n = b.len();
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if !word(b, at, load8(b, at)) {
+                return false;
+            }
+            at += 8;
+        }
+        word(b, n - 8, load8(b, n - 8))
+    } else if n > 0 {
+        // Padded with a harmless byte ('a'): no wildcard is found in the
+        // padding, so positions stay below n.
+        let mut w = [b'a'; 8];
+        w[..n].copy_from_slice(b);
+        word(b, 0, u64::from_le_bytes(w))
+    } else {
+        false
+    }
+}
+
 #[inline]
 fn filter_levels(b: &[u8], start: usize) -> TopicCheck {
     // Each wildcard must fill its level: '+' between separators, '#' alone
@@ -316,7 +365,10 @@ mod tests {
     /// The wildcard-placement rule read byte by byte, as the specification
     /// states it, to check the word-at-a-time version against.
     fn levels_reference(s: &str) -> Option<usize> {
-        let b = s.as_bytes();
+        levels_reference_bytes(s.as_bytes())
+    }
+
+    fn levels_reference_bytes(b: &[u8]) -> Option<usize> {
         (0..b.len()).find(|&i| {
             let level_start = i == 0 || b[i - 1] == b'/';
             match b[i] {
@@ -351,6 +403,11 @@ mod tests {
                     };
                     assert_eq!(got, levels_reference(&f), "{f:?}");
                     assert_eq!(levels_ok(f.as_bytes()), got.is_none(), "{f:?}");
+                    assert_eq!(
+                        plain_filter(f.as_bytes()),
+                        f.is_ascii() && got.is_none(),
+                        "{f:?}"
+                    );
                     checked += 1;
                 }
             }
@@ -362,8 +419,9 @@ mod tests {
     #[test]
     fn scan_matches_the_bytewise_classification() {
         // '*' and '"' are the bytes a borrow out of a wildcard's zero could
-        // turn into false positives; NUL and 0x80+ are the "not plain" cases.
-        let alphabet: [&[u8]; 7] = [b"a", b"+", b"#", b"\0", "é".as_bytes(), b"*", b"\""];
+        // turn into false positives; NUL and 0x80+ are the "not plain" cases;
+        // '/' places the wildcards for `plain_filter`.
+        let alphabet: [&[u8]; 8] = [b"a", b"+", b"#", b"\0", "é".as_bytes(), b"*", b"\"", b"/"];
         let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
         for _ in 0..6 {
             let mut next = Vec::new();
@@ -381,6 +439,8 @@ mod tests {
                     let wild = d.iter().any(|&c| c == b'+' || c == b'#');
                     assert_eq!(scan(&d), (plain, wild), "{d:?}");
                     assert_eq!(plain_ascii(&d), plain && !wild, "{d:?}");
+                    let placed = levels_reference_bytes(&d).is_none();
+                    assert_eq!(plain_filter(&d), plain && !d.is_empty() && placed, "{d:?}");
                 }
             }
             strings = next;
@@ -454,6 +514,7 @@ mod tests {
         );
         assert_eq!(check_topic_name("a\0").rule(), Some(&rules::TOPIC_NUL));
         assert_eq!(check_topic_name("").rule(), Some(&rules::TOPIC_EMPTY));
+        assert!(!plain_filter(b""));
         assert!(scan_ascii_name(b"abc/def").is_some());
         assert!(scan_ascii_name(b"ab#").is_none());
         assert!(scan_ascii_name("é".as_bytes()).is_none());

@@ -202,11 +202,8 @@ impl<'a> Subscribe<'a> {
             let len = u16::from_be_bytes([*i.first()?, *i.get(1)?]) as usize;
             let filter = i.get(2..2 + len)?;
             let &options = i.get(2 + len)?;
-            let (plain, wild) = topic::scan(filter);
-            if !plain
-                || filter.is_empty()
+            if !topic::plain_filter(filter)
                 || (v5 && filter.starts_with(b"$share"))
-                || (wild && !topic::levels_ok(filter))
                 || options & reserved != 0
                 || options & 0x03 == 3
                 || (options >> 4) & 0x03 == 3
