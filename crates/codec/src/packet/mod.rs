@@ -22,7 +22,7 @@ pub use subscribe::{RetainHandling, SubAck, Subscribe, Subscription, Subscriptio
 pub use unsubscribe::{UnsubAck, Unsubscribe};
 
 use crate::error::{rules, DecodeError, EncodeError, Rule, Violation};
-use crate::parse::{read_vbi, Cx, Fail, PResult, Sink, Vbi};
+use crate::parse::{read_vbi, Cx, Fail, PResult, Sink, Strict, Vbi};
 use crate::types::{PacketType, ProtocolVersion, Role};
 use crate::varint;
 
@@ -345,14 +345,58 @@ pub(crate) fn decode_packet_as<'a, S: Sink, R>(
     };
     let p = match fast {
         Some(p) => Packet::Publish(p),
+        None if S::STRICT => decode_strict(
+            buf,
+            Head {
+                total: total as u32,
+                header_len: hdr.header_len as u8,
+                byte0: hdr.byte0,
+                minimal,
+                version: cx.version,
+                from: cx.from,
+            },
+        )?,
         None => decode_general(buf, hdr, minimal, cx)?,
     };
     Ok(wrap(p, total))
 }
 
-/// Every packet the fast path above did not take, with every check (and
-/// the bare acknowledgements, read without the parser).
+/// What `decode_strict` needs of the fixed header and the decoder, small
+/// enough to travel in two registers (a `FixedHeader` and a `Cx` would be
+/// written to memory for every packet, fast path or not, to be passed by
+/// reference).
+#[derive(Clone, Copy)]
+struct Head {
+    total: u32,
+    header_len: u8,
+    byte0: u8,
+    minimal: bool,
+    version: ProtocolVersion,
+    from: Option<Role>,
+}
+
+/// `decode_general` for strict decoding, with its context built here.
 #[inline(never)]
+fn decode_strict(buf: &[u8], h: Head) -> Result<Packet<'_>, DecodeError> {
+    let mut cx = Cx {
+        version: h.version,
+        from: h.from,
+        base: buf.as_ptr() as usize,
+        sink: Strict,
+    };
+    let header_len = usize::from(h.header_len);
+    let hdr = FixedHeader {
+        byte0: h.byte0,
+        header_len,
+        remaining_len: h.total as usize - header_len,
+    };
+    decode_general(buf, hdr, h.minimal, &mut cx)
+}
+
+/// Every packet the fast path above did not take, with every check (and
+/// the bare acknowledgements, read without the parser). Out of line for
+/// lenient decoding; `decode_strict` has its own copy.
+#[inline(always)]
 fn decode_general<'a, S: Sink>(
     buf: &'a [u8],
     hdr: FixedHeader,
