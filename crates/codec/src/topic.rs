@@ -156,13 +156,16 @@ pub(crate) fn ascii_nonul_str(data: &[u8]) -> Option<(&str, bool)> {
     }
 }
 
-/// `data` as `&str`, for bytes [`plain_ascii`] accepted.
+/// `data` as `&str`, for bytes [`scan`], [`plain_ascii`] or [`plain_name`]
+/// accepted.
 #[inline(always)]
 #[allow(unsafe_code)]
 fn ascii_to_str(data: &[u8]) -> &str {
     debug_assert!(data.is_ascii());
-    // SAFETY: callers pass only bytes that `scan` classified as plain, so
-    // every byte is below 0x80. A sequence of bytes below 0x80 is valid
+    // SAFETY: callers pass only bytes that `scan` classified as plain or
+    // that `plain_ascii` / `plain_name` accepted; each of them ORs the high
+    // bit of every byte of `data` (their words together cover every index)
+    // into what must be zero, so every byte is below 0x80. A sequence of bytes below 0x80 is valid
     // UTF-8 (each byte is a one-byte code point), which is the whole
     // requirement of `from_utf8_unchecked`. The decode fuzz targets run
     // every input through this path.

@@ -331,12 +331,14 @@ pub(crate) fn decode_packet_as<'a, S: Sink, R>(
     }
     // The common valid PUBLISH (strict decoding only: a packet it accepts
     // has no violation to report) is read right here; everything else goes
-    // through `decode_general`. The two meet in one value that the compiler
-    // keeps in registers and stores once into the caller's packet. (Having
-    // the fast path store into a shared return slot instead saves a few
-    // instructions but is ~40% slower: the caller's 280-byte move then
-    // reloads, with wide loads, fields just written with narrow stores,
-    // which the CPU cannot forward.)
+    // through `decode_strict` (or, lenient, `decode_general`). The two meet
+    // in one value that the compiler keeps in registers and stores once
+    // into the caller's packet. (Having the fast path store into a shared
+    // return slot instead saves a few instructions but is ~40% slower: the
+    // caller's 280-byte move then reloads, with wide loads, fields just
+    // written with narrow stores, which the CPU cannot forward. Returning
+    // early from the fast path, or making both paths out-of-line calls that
+    // write one return slot, costs 20 to 60 more instructions per packet.)
     let fast = if S::STRICT && hdr.byte0 >> 4 == PacketType::Publish as u8 && minimal {
         let body = &buf[hdr.header_len..total];
         publish::Publish::decode_common(body, hdr.byte0 & 0x0f, cx.v5())
@@ -390,14 +392,25 @@ fn decode_strict(buf: &[u8], h: Head) -> Result<Packet<'_>, DecodeError> {
         header_len,
         remaining_len: h.total as usize - header_len,
     };
-    decode_general(buf, hdr, h.minimal, &mut cx)
+    general(buf, hdr, h.minimal, &mut cx)
+}
+
+/// Lenient decoding of every packet (`decode_strict` for strict decoding).
+#[inline(never)]
+fn decode_general<'a, S: Sink>(
+    buf: &'a [u8],
+    hdr: FixedHeader,
+    minimal: bool,
+    cx: &mut Cx<S>,
+) -> Result<Packet<'a>, DecodeError> {
+    general(buf, hdr, minimal, cx)
 }
 
 /// Every packet the fast path above did not take, with every check (and
-/// the bare acknowledgements, read without the parser). Out of line for
-/// lenient decoding; `decode_strict` has its own copy.
+/// the bare acknowledgements and the plain CONNECT and SUBSCRIBE, read
+/// without the parser).
 #[inline(always)]
-fn decode_general<'a, S: Sink>(
+fn general<'a, S: Sink>(
     buf: &'a [u8],
     hdr: FixedHeader,
     minimal: bool,
