@@ -165,10 +165,10 @@ fn ascii_to_str(data: &[u8]) -> &str {
     // SAFETY: callers pass only bytes that `scan` classified as plain or
     // that `plain_ascii` / `plain_name` accepted; each of them ORs the high
     // bit of every byte of `data` (their words together cover every index)
-    // into what must be zero, so every byte is below 0x80. A sequence of bytes below 0x80 is valid
-    // UTF-8 (each byte is a one-byte code point), which is the whole
-    // requirement of `from_utf8_unchecked`. The decode fuzz targets run
-    // every input through this path.
+    // into what must be zero, so every byte is below 0x80. A sequence of
+    // bytes below 0x80 is valid UTF-8 (each byte is a one-byte code point),
+    // which is the whole requirement of `from_utf8_unchecked`. The decode
+    // and stream fuzz targets run every input through this path.
     unsafe { core::str::from_utf8_unchecked(data) }
 }
 
@@ -243,8 +243,9 @@ fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
 }
 
 /// True when every wildcard in `b` fills its level, the levels counted
-/// from the first byte: [`check_filter_levels`] as a yes/no question, for
-/// the SUBSCRIBE fast path (which leaves `$share` filters alone).
+/// from the first byte: [`check_filter_levels`] as a yes/no question (so
+/// not for the filter part of a `$share/` filter, which callers send to the
+/// full check).
 #[inline]
 pub(crate) fn levels_ok(b: &[u8]) -> bool {
     matches!(filter_levels(b, 0), TopicCheck::Ok)
