@@ -290,12 +290,11 @@ pub(crate) fn topic_filter<'a, S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PRes
     let (rest, data) = binary(input)?;
     if let Some((s, wild)) = topic::ascii_nonul_str(data) {
         // Plain ASCII needs the full check only when it is empty, may be a
-        // shared subscription, or has a wildcard out of place (the common
-        // well-placed wildcards are judged by one byte loop here; the full
-        // check then finds the exact rule and byte).
+        // shared subscription, or has a wildcard out of place (then the full
+        // check finds the exact rule and byte).
         let needs_walk = s.is_empty()
             || (cx.v5() && s.starts_with("$share"))
-            || (wild && !topic::wildcards_placed(data));
+            || (wild && !topic::levels_ok(data));
         if needs_walk {
             report_topic(data, cx, topic::check_filter_inner(s, cx.version, true))?;
         }

@@ -31,7 +31,7 @@ impl TopicCheck {
 /// the full path (multi-byte UTF-8, or a violation to locate).
 #[inline(always)]
 pub(crate) fn scan_ascii_name(data: &[u8]) -> Option<&str> {
-    if plain_ascii(data) {
+    if plain_name(data) {
         Some(ascii_to_str(data))
     } else {
         None
@@ -119,6 +119,31 @@ pub(crate) fn plain_ascii(data: &[u8]) -> bool {
     acc == 0
 }
 
+/// [`plain_ascii`] for the decoder's topic names, without a loop up to 24
+/// bytes: the words at 0, 8 (from 17 bytes) and the last eight bytes,
+/// overlapping where the length is not a multiple of eight.
+#[inline(always)]
+pub(crate) fn plain_name(data: &[u8]) -> bool {
+    #[inline(always)]
+    fn word(w: u64) -> u64 {
+        (w & HI) | zero_bytes(w) | zero_bytes((w | (LO * 0x08)) ^ (LO * b'+' as u64))
+    }
+    let n = data.len();
+    if n < 8 {
+        return plain_ascii(data);
+    }
+    let mut acc = word(load8(data, 0)) | word(load8(data, n - 8));
+    if n > 16 {
+        acc |= word(load8(data, 8));
+        let mut at = 16;
+        while at + 8 < n {
+            acc |= word(load8(data, at));
+            at += 8;
+        }
+    }
+    acc == 0
+}
+
 /// `data` as `&str` when every byte is ASCII and none is NUL (the common
 /// case for every string field), without a second validation pass.
 #[inline(always)]
@@ -131,16 +156,19 @@ pub(crate) fn ascii_nonul_str(data: &[u8]) -> Option<(&str, bool)> {
     }
 }
 
-/// `data` as `&str`, for bytes [`plain_ascii`] accepted.
+/// `data` as `&str`, for bytes [`scan`], [`plain_ascii`] or [`plain_name`]
+/// accepted.
 #[inline(always)]
 #[allow(unsafe_code)]
 fn ascii_to_str(data: &[u8]) -> &str {
     debug_assert!(data.is_ascii());
-    // SAFETY: callers pass only bytes that `scan` classified as plain, so
-    // every byte is below 0x80. A sequence of bytes below 0x80 is valid
-    // UTF-8 (each byte is a one-byte code point), which is the whole
-    // requirement of `from_utf8_unchecked`. The decode fuzz targets run
-    // every input through this path.
+    // SAFETY: callers pass only bytes that `scan` classified as plain or
+    // that `plain_ascii` / `plain_name` accepted; each of them ORs the high
+    // bit of every byte of `data` (their words together cover every index)
+    // into what must be zero, so every byte is below 0x80. A sequence of
+    // bytes below 0x80 is valid UTF-8 (each byte is a one-byte code point),
+    // which is the whole requirement of `from_utf8_unchecked`. The decode
+    // and stream fuzz targets run every input through this path.
     unsafe { core::str::from_utf8_unchecked(data) }
 }
 
@@ -211,11 +239,73 @@ pub(crate) fn check_filter_inner(s: &str, version: ProtocolVersion, nul_free: bo
 }
 
 fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
+    filter_levels(s.as_bytes(), start)
+}
+
+/// True when every wildcard in `b` fills its level, the levels counted
+/// from the first byte: [`check_filter_levels`] as a yes/no question (so
+/// not for the filter part of a `$share/` filter, which callers send to the
+/// full check).
+#[inline]
+pub(crate) fn levels_ok(b: &[u8]) -> bool {
+    matches!(filter_levels(b, 0), TopicCheck::Ok)
+}
+
+/// True when `b` is a non-empty Topic Filter of ASCII characters without
+/// NUL whose wildcards all fill their levels, the levels counted from the
+/// first byte (so the caller must leave `$share/` filters to the full
+/// check). One pass of eight bytes at a time, as [`scan`]; each wildcard
+/// found is judged by its neighbours (a wildcard seen twice, in the
+/// overlapping last word, is judged twice the same way).
+#[inline(always)]
+pub(crate) fn plain_filter(b: &[u8]) -> bool {
+    #[inline(always)]
+    fn word(b: &[u8], base: usize, w: u64) -> bool {
+        let bad = (w & HI) | zero_bytes(w);
+        let mut wild = wildcard_bytes(w);
+        let n = b.len();
+        while wild != 0 {
+            let i = base + (wild.trailing_zeros() / 8) as usize;
+            let starts = i == 0 || b.get(i - 1) == Some(&b'/');
+            let ok = if b.get(i) == Some(&b'+') {
+                starts && (i + 1 == n || b.get(i + 1) == Some(&b'/'))
+            } else {
+                starts && i + 1 == n
+            };
+            if !ok {
+                return false;
+            }
+            wild &= wild - 1;
+        }
+        bad == 0
+    }
+    let n = b.len();
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if !word(b, at, load8(b, at)) {
+                return false;
+            }
+            at += 8;
+        }
+        word(b, n - 8, load8(b, n - 8))
+    } else if n > 0 {
+        // Padded with a harmless byte ('a'): no wildcard is found in the
+        // padding, so positions stay below n.
+        let mut w = [b'a'; 8];
+        w[..n].copy_from_slice(b);
+        word(b, 0, u64::from_le_bytes(w))
+    } else {
+        false
+    }
+}
+
+#[inline]
+fn filter_levels(b: &[u8], start: usize) -> TopicCheck {
     // Each wildcard must fill its level: '+' between separators, '#' alone
     // in the last level. Only the wildcards need looking at, so find them
     // eight bytes at a time (multi-byte UTF-8 sequences never contain these
     // ASCII bytes) and judge each by its neighbours.
-    let b = s.as_bytes();
     let n = b.len();
     let judge = |i: usize| -> TopicCheck {
         let level_start = i == start || b[i - 1] == b'/';
@@ -261,27 +351,6 @@ fn check_filter_levels(s: &str, start: usize) -> TopicCheck {
     TopicCheck::Ok
 }
 
-/// True when every '+' fills a whole level and every '#' is alone in the
-/// last level, the levels counted from the first byte (so not for the
-/// filter part of a `$share/` filter, which the caller sends to
-/// [`check_filter_inner`]). The byte-by-byte form of the placement rule,
-/// for short ASCII filters; `false` only asks for the full check.
-#[inline]
-pub(crate) fn wildcards_placed(b: &[u8]) -> bool {
-    let n = b.len();
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'+' || c == b'#' {
-            let level_start = i == 0 || b[i - 1] == b'/';
-            let last = i + 1 == n;
-            let level_end = last || (c == b'+' && b[i + 1] == b'/');
-            if !(level_start && level_end) {
-                return false;
-            }
-        }
-    }
-    true
-}
-
 #[inline(always)]
 fn load8(b: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
@@ -325,7 +394,10 @@ mod tests {
     /// The wildcard-placement rule read byte by byte, as the specification
     /// states it, to check the word-at-a-time version against.
     fn levels_reference(s: &str) -> Option<usize> {
-        let b = s.as_bytes();
+        levels_reference_bytes(s.as_bytes())
+    }
+
+    fn levels_reference_bytes(b: &[u8]) -> Option<usize> {
         (0..b.len()).find(|&i| {
             let level_start = i == 0 || b[i - 1] == b'/';
             match b[i] {
@@ -359,7 +431,12 @@ mod tests {
                         TopicCheck::Bad(i, _) => Some(i),
                     };
                     assert_eq!(got, levels_reference(&f), "{f:?}");
-                    assert_eq!(wildcards_placed(f.as_bytes()), got.is_none(), "{f:?}");
+                    assert_eq!(levels_ok(f.as_bytes()), got.is_none(), "{f:?}");
+                    assert_eq!(
+                        plain_filter(f.as_bytes()),
+                        f.is_ascii() && got.is_none(),
+                        "{f:?}"
+                    );
                     checked += 1;
                 }
             }
@@ -371,8 +448,9 @@ mod tests {
     #[test]
     fn scan_matches_the_bytewise_classification() {
         // '*' and '"' are the bytes a borrow out of a wildcard's zero could
-        // turn into false positives; NUL and 0x80+ are the "not plain" cases.
-        let alphabet: [&[u8]; 7] = [b"a", b"+", b"#", b"\0", "é".as_bytes(), b"*", b"\""];
+        // turn into false positives; NUL and 0x80+ are the "not plain" cases;
+        // '/' places the wildcards for `plain_filter`.
+        let alphabet: [&[u8]; 8] = [b"a", b"+", b"#", b"\0", "é".as_bytes(), b"*", b"\"", b"/"];
         let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
         for _ in 0..6 {
             let mut next = Vec::new();
@@ -390,6 +468,9 @@ mod tests {
                     let wild = d.iter().any(|&c| c == b'+' || c == b'#');
                     assert_eq!(scan(&d), (plain, wild), "{d:?}");
                     assert_eq!(plain_ascii(&d), plain && !wild, "{d:?}");
+                    assert_eq!(plain_name(&d), plain && !wild, "{d:?}");
+                    let placed = levels_reference_bytes(&d).is_none();
+                    assert_eq!(plain_filter(&d), plain && !d.is_empty() && placed, "{d:?}");
                 }
             }
             strings = next;
@@ -463,6 +544,7 @@ mod tests {
         );
         assert_eq!(check_topic_name("a\0").rule(), Some(&rules::TOPIC_NUL));
         assert_eq!(check_topic_name("").rule(), Some(&rules::TOPIC_EMPTY));
+        assert!(!plain_filter(b""));
         assert!(scan_ascii_name(b"abc/def").is_some());
         assert!(scan_ascii_name(b"ab#").is_none());
         assert!(scan_ascii_name("é".as_bytes()).is_none());
@@ -470,11 +552,13 @@ mod tests {
         for len in 1..40 {
             let good = vec![b'x'; len];
             assert!(plain_ascii(&good));
+            assert!(plain_name(&good));
             for pos in 0..len {
                 for bad in [0u8, b'+', b'#', 0x80, 0xff, 0xc3] {
                     let mut v = good.clone();
                     v[pos] = bad;
                     assert!(!plain_ascii(&v), "len {len} pos {pos} byte {bad:#x}");
+                    assert!(!plain_name(&v), "len {len} pos {pos} byte {bad:#x}");
                 }
             }
         }

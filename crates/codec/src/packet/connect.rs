@@ -81,6 +81,75 @@ impl<'a> Connect<'a> {
         }
     }
 
+    /// The common valid CONNECT, read without the general parser: protocol
+    /// name "MQTT" with level 4 or 5, no will, no reserved bit, in 5.0 an
+    /// empty property block, and a Client Identifier, User Name and
+    /// Password (when flagged) that are plain ASCII without NUL, with no
+    /// byte left over. `None` means "not this shape": the general parser
+    /// then decides and names any broken rule. Strict decoding only (a
+    /// packet accepted here has no violation to report); the caller has
+    /// checked the fixed header (0x10, shortest Remaining Length) and that
+    /// the sender may be a Client.
+    #[inline]
+    pub(crate) fn decode_plain(body: &'a [u8]) -> Option<Self> {
+        // Protocol name and level, Connect Flags, Keep Alive.
+        let head: &[u8; 10] = body.get(..10)?.try_into().ok()?;
+        let [0, 4, b'M', b'Q', b'T', b'T', level, flags, ka0, ka1] = *head else {
+            return None;
+        };
+        let protocol = match level {
+            4 => ProtocolVersion::V3_1_1,
+            5 => ProtocolVersion::V5,
+            _ => return None,
+        };
+        // No will (nor its QoS and Retain bits), reserved bit clear.
+        if flags & (RESERVED | WILL | WILL_RETAIN | 0x18) != 0 {
+            return None;
+        }
+        let v5 = protocol.is_v5();
+        let clean_start = flags & CLEAN != 0;
+        let has_user = flags & USERNAME != 0;
+        let has_pass = flags & PASSWORD != 0;
+        if !v5 && has_pass && !has_user {
+            return None;
+        }
+        let mut i = &body[10..];
+        if v5 {
+            // An empty property block.
+            let (&0, rest) = i.split_first()? else {
+                return None;
+            };
+            i = rest;
+        }
+        let client_id = plain_str(&mut i)?;
+        if !v5 && client_id.is_empty() && !clean_start {
+            return None;
+        }
+        let username = if has_user {
+            Some(plain_str(&mut i)?)
+        } else {
+            None
+        };
+        let password = if has_pass {
+            Some(plain_bin(&mut i)?)
+        } else {
+            None
+        };
+        if !i.is_empty() {
+            return None;
+        }
+        Some(Connect {
+            protocol,
+            clean_start,
+            keep_alive: u16::from_be_bytes([ka0, ka1]),
+            properties: ConnectProperties::default(),
+            client_id,
+            will: None,
+            username,
+            password,
+        })
+    }
+
     pub(crate) fn decode<S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PResult<'a, Self> {
         let (i, name) = parse::binary(input)?;
         let level_at = i;
@@ -303,4 +372,23 @@ impl<'a> Connect<'a> {
             put_bin(buf, p);
         }
     }
+}
+
+/// A length-prefixed field at the start of `i`, advancing past it; `None`
+/// when the length runs past the end.
+#[inline(always)]
+fn plain_bin<'a>(i: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let w: &'a [u8] = i;
+    let len = u16::from_be_bytes([*w.first()?, *w.get(1)?]) as usize;
+    let data = w.get(2..2 + len)?;
+    *i = &w[2 + len..];
+    Some(data)
+}
+
+/// [`plain_bin`] for a UTF-8 string field whose bytes are all ASCII and
+/// none NUL (the shape that needs no further check); `None` otherwise.
+#[inline(always)]
+fn plain_str<'a>(i: &mut &'a [u8]) -> Option<&'a str> {
+    let data = plain_bin(i)?;
+    topic::ascii_nonul_str(data).map(|(s, _)| s)
 }

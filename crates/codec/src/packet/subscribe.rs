@@ -170,6 +170,58 @@ impl<'a> Subscribe<'a> {
         }
     }
 
+    /// The common valid SUBSCRIBE, read without the general parser: a
+    /// non-zero Packet Identifier, in 5.0 an empty property block, and one
+    /// or more filters that are plain ASCII (no NUL), not empty, with any
+    /// wildcard filling its level, not starting with "$share" in 5.0 (those
+    /// need the shared-subscription checks), each followed by a valid
+    /// options byte. `None` means "not this shape": the general parser then
+    /// decides and names any broken rule. Strict decoding only; the caller
+    /// has checked the fixed header (0x82, shortest Remaining Length) and
+    /// that the sender may be a Client.
+    #[inline]
+    pub(crate) fn decode_plain(body: &'a [u8], v5: bool) -> Option<Self> {
+        let packet_id = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
+        if packet_id == 0 {
+            return None;
+        }
+        let payload = if v5 {
+            // An empty property block.
+            match body.get(2)? {
+                0 => &body[3..],
+                _ => return None,
+            }
+        } else {
+            &body[2..]
+        };
+        // Options bits that must be clear: the reserved ones, and in 3.x
+        // everything above the QoS.
+        let reserved = if v5 { 0xC0 } else { 0xFC };
+        let mut i = payload;
+        loop {
+            let len = u16::from_be_bytes([*i.first()?, *i.get(1)?]) as usize;
+            let filter = i.get(2..2 + len)?;
+            let &options = i.get(2 + len)?;
+            if !topic::plain_filter(filter)
+                || (v5 && filter.starts_with(b"$share"))
+                || options & reserved != 0
+                || options & 0x03 == 3
+                || (options >> 4) & 0x03 == 3
+            {
+                return None;
+            }
+            i = &i[3 + len..];
+            if i.is_empty() {
+                break;
+            }
+        }
+        Some(Subscribe {
+            packet_id,
+            properties: SubscribeProperties::default(),
+            subscriptions: List::wire(payload),
+        })
+    }
+
     pub(crate) fn decode<S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PResult<'a, Self> {
         let (i, packet_id) = parse::u16p(input)?;
         cx.check(packet_id == 0, input, &rules::PACKET_ID_ZERO)?;
