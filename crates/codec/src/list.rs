@@ -81,6 +81,14 @@ impl<'a, T: Item<'a>> List<'a, T> {
         }
     }
 
+    /// True for a list built from an empty slice: a cheaper, one-sided
+    /// [`is_empty`](Self::is_empty) (a list read from the wire is `false`
+    /// here even if it were empty).
+    #[inline(always)]
+    pub(crate) fn is_empty_slice(&self) -> bool {
+        matches!(self.repr, Repr::Items(s) if s.is_empty())
+    }
+
     /// Bytes the items take on the wire.
     pub fn encoded_len(&self) -> usize {
         self.iter().map(|i| i.encoded_len()).sum()

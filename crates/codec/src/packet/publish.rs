@@ -2,6 +2,7 @@
 
 use bytes::BufMut;
 
+use super::put;
 use super::{ensure, props_len, write_props};
 use crate::error::{rules, EncodeError};
 use crate::parse::{self, Cx, PResult, Sink};
@@ -249,55 +250,77 @@ impl<'a> Publish<'a> {
     /// Checks and writes the whole packet (fixed header included); the
     /// PUBLISH arm of `Packet::encode`, kept apart so the most frequent
     /// packet skips the generic dispatch.
+    ///
+    /// Fast path: a packet of at most 129 bytes (one-byte Remaining
+    /// Length) with a valid packet id, no DUP on QoS 0, no property and a
+    /// plain ASCII topic (see [`put::plain_topic`]) is written in one go
+    /// into the buffer's current chunk when that chunk has room for all of
+    /// it. Everything else, every packet to refuse included, goes to
+    /// [`encode_general`](Self::encode_general), which finds the exact rule.
     #[inline]
+    #[allow(unsafe_code)]
     pub(crate) fn encode<B: BufMut>(
         &self,
         v: ProtocolVersion,
         buf: &mut B,
     ) -> Result<usize, EncodeError> {
         let topic = self.topic.as_bytes();
+        let payload = self.payload;
+        let (tlen, plen) = (topic.len(), payload.len());
         let qos0 = self.qos == QoS::AtMostOnce;
-        // The common case in one test: a valid packet id, no DUP on QoS 0,
-        // a plain ASCII topic of sane length, no properties. Anything else
-        // (including every packet to refuse) takes the general path, which
-        // finds the exact rule.
         let id_ok = match self.packet_id {
             None => qos0,
-            Some(id) => !qos0 && id != 0,
+            Some(id) => !qos0 & (id != 0),
         };
+        // Packet id (QoS 1 and 2) and, in 5.0, the empty property block's
+        // length byte, between the topic and the payload.
+        let mid = 2 * (!qos0 as usize) + v.is_v5() as usize;
+        let at = 4 + tlen;
+        let total = at + mid + plen;
         let fast = id_ok
             & !(self.dup & qos0)
-            & !topic.is_empty()
-            & (topic.len() <= 0xFFFF)
-            & self.properties.is_empty();
-        if !(fast && topic::plain_ascii(topic)) {
+            & ((tlen | plen) < 128)
+            & (total <= 129)
+            & no_properties(&self.properties);
+        if !fast {
             return self.encode_general(v, buf);
         }
-        let v5 = v.is_v5();
-        let id_len = if qos0 { 0 } else { 2 };
-        let body = 2 + topic.len() + id_len + v5 as usize + self.payload.len();
-        if body >= 128 || buf.remaining_mut() < 2 + body {
+        let room = buf.chunk_mut();
+        if room.len() < total {
             return self.encode_general(v, buf);
         }
-        // Fixed header (one-byte Remaining Length) and topic length: one
-        // four-byte store.
-        let len = (topic.len() as u16).to_be_bytes();
-        buf.put_u32(u32::from_be_bytes([
-            0x30 | self.flags(),
-            body as u8,
-            len[0],
-            len[1],
-        ]));
-        buf.put_slice(topic);
-        if let Some(id) = self.packet_id {
-            buf.put_u16(id);
+        let dst = &mut room[..total];
+        // The topic first: it is the only thing left to check, and nothing
+        // may be written before the packet is known to be valid.
+        if !put::plain_topic(&mut dst[4..at], topic) {
+            return self.encode_general(v, buf);
         }
-        if v5 {
-            // Empty property block.
-            buf.put_u8(0);
+        dst[..4].copy_from_slice(&[0x30 | self.flags(), (total - 2) as u8, 0, tlen as u8]);
+        if !qos0 {
+            let id = self.packet_id.unwrap_or(0);
+            dst[at..at + 2].copy_from_slice(&id.to_be_bytes());
         }
-        buf.put_slice(self.payload);
-        Ok(2 + body)
+        if v.is_v5() {
+            dst.write_byte(at + mid - 1, 0);
+        }
+        if !put::bytes(&mut dst[at + mid..], payload) {
+            return self.encode_general(v, buf);
+        }
+        // SAFETY: `advance_mut(total)` requires the first `total` bytes of
+        // `buf.chunk_mut()` to be initialized. `dst` is exactly those bytes
+        // (`room` is that chunk, at least `total` long) and every one of
+        // them was written above: `dst[..4]` (fixed header and topic
+        // length), `dst[4..at]` (the topic: `plain_topic` returned true,
+        // which it does only after writing all of its slice), then the
+        // `mid` bytes `dst[at..at + mid]`: 2 for the packet id when
+        // QoS > 0, `dst[at..at + 2]`, plus 1 for the property length byte
+        // in 5.0, `dst[at + mid - 1]`, and last `dst[at + mid..]` (the
+        // payload: `bytes` returned true, which it does only after writing
+        // all of its slice). `total == at + mid + plen`, so these ranges
+        // tile `dst`. Nothing touched `buf` since `chunk_mut` but through
+        // `dst`.
+        unsafe { buf.advance_mut(total) };
+        Ok(total)
     }
 
     #[cold]
@@ -371,4 +394,24 @@ fn short_properties<'a>(mut b: &[u8]) -> Option<PublishProperties<'a>> {
         }
     }
     Some(p)
+}
+
+/// True when `p` sets no property. The same answer as
+/// [`PublishProperties::is_empty`] for every set built by a caller; a list
+/// read from the wire is never taken as empty here (only by the general
+/// path, which is exact either way). A straight line of loads and ors, no
+/// branch per field: an unset string or byte property is a null pointer,
+/// so the three of them are or-ed as addresses.
+#[inline(always)]
+fn no_properties(p: &PublishProperties<'_>) -> bool {
+    let addr = |s: Option<&[u8]>| s.map_or(0, |s| s.as_ptr() as usize);
+    let strings = addr(p.response_topic.map(str::as_bytes))
+        | addr(p.correlation_data)
+        | addr(p.content_type.map(str::as_bytes));
+    let scalars = p.payload_format_indicator.is_some() as usize
+        | p.message_expiry_interval.is_some() as usize
+        | p.topic_alias.is_some() as usize;
+    let lists = !p.user_properties.is_empty_slice() as usize
+        | !p.subscription_identifiers.is_empty_slice() as usize;
+    (strings | scalars | lists) == 0
 }
