@@ -81,12 +81,15 @@ impl<'a, T: Item<'a>> List<'a, T> {
         }
     }
 
-    /// True for a list built from an empty slice: a cheaper, one-sided
-    /// [`is_empty`](Self::is_empty) (a list read from the wire is `false`
-    /// here even if it were empty).
+    /// Zero exactly for a list built from an empty slice: a cheaper,
+    /// one-sided emptiness test (a list read from the wire gives 1, as if
+    /// it had items, without looking at them).
     #[inline(always)]
-    pub(crate) fn is_empty_slice(&self) -> bool {
-        matches!(self.repr, Repr::Items(s) if s.is_empty())
+    pub(crate) fn slice_len_or_1(&self) -> usize {
+        match self.repr {
+            Repr::Items(s) => s.len(),
+            Repr::Wire(_) => 1,
+        }
     }
 
     /// Bytes the items take on the wire.

@@ -275,51 +275,46 @@ impl<'a> Publish<'a> {
         // Packet id (QoS 1 and 2) and, in 5.0, the empty property block's
         // length byte, between the topic and the payload.
         let mid = 2 * (!qos0 as usize) + v.is_v5() as usize;
-        let at = 4 + tlen;
-        let total = at + mid + plen;
-        let fast = id_ok
-            & !(self.dup & qos0)
-            & ((tlen | plen) < 128)
-            & (total <= 129)
-            & no_properties(&self.properties);
-        if !fast {
+        // No overflow: a slice is at most `isize::MAX` bytes long.
+        let tp = tlen + plen;
+        let fast = id_ok & !(self.dup & qos0) & (tp + mid <= 125) & no_properties(&self.properties);
+        if !(fast && put::plain_topic(topic)) {
             return self.encode_general(v, buf);
         }
+        // The packet fits a one-byte Remaining Length: at most 129 bytes.
+        let at = 4 + tlen;
+        let total = at + mid + plen;
         let room = buf.chunk_mut();
         if room.len() < total {
             return self.encode_general(v, buf);
         }
-        let dst = &mut room[..total];
-        // The topic first: it is the only thing left to check, and nothing
-        // may be written before the packet is known to be valid.
-        if !put::plain_topic(&mut dst[4..at], topic) {
-            return self.encode_general(v, buf);
+        let out = room.as_mut_ptr();
+        // Fixed header, then the topic length (high byte 0).
+        let head = (0x30 | self.flags()) as u32 | ((total - 2) as u32) << 8 | (tlen as u32) << 24;
+        // SAFETY: `out` points at `room`, the current chunk of `buf`, valid
+        // for writes of `room.len() >= total` bytes; every write below
+        // stays in `out[..total]`: the header `out[..4]`, the topic
+        // `out[4..at]`, the packet id `out[at..at + 2]` (only when there is
+        // one, which `id_ok` above allows exactly when QoS > 0, when
+        // `mid >= 2`), the property length byte `out[at + mid - 1]`
+        // (only in 5.0, when `mid >= 1`), the payload
+        // `out[at + mid..total]`. They also cover all of `out[..total]`
+        // (`mid` is exactly the id's 2 bytes when QoS > 0 plus the 1 byte
+        // in 5.0), which is what `advance_mut(total)` requires: the next
+        // `total` bytes of the chunk initialized. Nothing touches `buf`
+        // between `chunk_mut` and `advance_mut` but these writes.
+        unsafe {
+            put::store(out, 0, head.to_le_bytes());
+            put::bytes(out.add(4), topic);
+            if let Some(id) = self.packet_id {
+                put::store(out, at, id.to_be_bytes());
+            }
+            if v.is_v5() {
+                put::store(out, at + mid - 1, [0]);
+            }
+            put::bytes(out.add(at + mid), payload);
+            buf.advance_mut(total);
         }
-        dst[..4].copy_from_slice(&[0x30 | self.flags(), (total - 2) as u8, 0, tlen as u8]);
-        if !qos0 {
-            let id = self.packet_id.unwrap_or(0);
-            dst[at..at + 2].copy_from_slice(&id.to_be_bytes());
-        }
-        if v.is_v5() {
-            dst.write_byte(at + mid - 1, 0);
-        }
-        if !put::bytes(&mut dst[at + mid..], payload) {
-            return self.encode_general(v, buf);
-        }
-        // SAFETY: `advance_mut(total)` requires the first `total` bytes of
-        // `buf.chunk_mut()` to be initialized. `dst` is exactly those bytes
-        // (`room` is that chunk, at least `total` long) and every one of
-        // them was written above: `dst[..4]` (fixed header and topic
-        // length), `dst[4..at]` (the topic: `plain_topic` returned true,
-        // which it does only after writing all of its slice), then the
-        // `mid` bytes `dst[at..at + mid]`: 2 for the packet id when
-        // QoS > 0, `dst[at..at + 2]`, plus 1 for the property length byte
-        // in 5.0, `dst[at + mid - 1]`, and last `dst[at + mid..]` (the
-        // payload: `bytes` returned true, which it does only after writing
-        // all of its slice). `total == at + mid + plen`, so these ranges
-        // tile `dst`. Nothing touched `buf` since `chunk_mut` but through
-        // `dst`.
-        unsafe { buf.advance_mut(total) };
         Ok(total)
     }
 
@@ -411,7 +406,6 @@ fn no_properties(p: &PublishProperties<'_>) -> bool {
     let scalars = p.payload_format_indicator.is_some() as usize
         | p.message_expiry_interval.is_some() as usize
         | p.topic_alias.is_some() as usize;
-    let lists = !p.user_properties.is_empty_slice() as usize
-        | !p.subscription_identifiers.is_empty_slice() as usize;
+    let lists = p.user_properties.slice_len_or_1() | p.subscription_identifiers.slice_len_or_1();
     (strings | scalars | lists) == 0
 }

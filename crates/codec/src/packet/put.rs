@@ -1,16 +1,16 @@
 //! Short copies into the spare room of a [`bytes::BufMut`], for the encode
-//! fast path. A variable-length `copy_from_slice` becomes a call to
-//! `memcpy`, whose set-up costs more than the copy itself for the few dozen
-//! bytes of a typical topic or payload; these helpers copy by size class
-//! with two overlapping fixed-size moves instead (what `memcpy` does inside,
-//! without the call), and the topic helper checks the bytes in the same
-//! registers it copies them from.
+//! fast path of PUBLISH. A variable-length copy becomes a call to `memcpy`,
+//! whose set-up costs more than the copy itself for the few dozen bytes of
+//! a typical topic or payload; these helpers copy by size class with two
+//! overlapping fixed-size moves instead (what `memcpy` does inside, without
+//! the call), and the topic helper checks the bytes in the registers it
+//! copies them from.
 //!
-//! Every function writes only inside `dst`, whose length the caller sets
-//! to exactly the bytes to fill; indexing is bounds-checked (the compiler
-//! drops the checks it can prove), so nothing here needs `unsafe`.
+//! Both write through a raw pointer (bounds checks on the output would
+//! cost as much as the copy); each states what the caller must guarantee.
+//! Reads go through ordinary slice methods.
 
-use bytes::buf::UninitSlice;
+#![allow(unsafe_code)]
 
 /// True when none of the sixteen bytes is NUL, non-ASCII, '+' or '#'.
 /// Written bytewise so that the compiler turns it into a few vector
@@ -26,7 +26,7 @@ fn plain16(b: [u8; 16]) -> bool {
     !bad
 }
 
-/// Sixteen bytes: `a` then `b` then a harmless filler ('a').
+/// Sixteen bytes: `a`, then `b`, then a harmless filler ('a').
 #[inline(always)]
 fn pad16<const A: usize, const B: usize>(a: [u8; A], b: [u8; B]) -> [u8; 16] {
     let mut w = [b'a'; 16];
@@ -35,111 +35,94 @@ fn pad16<const A: usize, const B: usize>(a: [u8; A], b: [u8; B]) -> [u8; 16] {
     w
 }
 
-/// Copies `t` into `dst` (same length, 1 to 125 bytes) when every byte of
-/// it is ASCII and none is NUL, '+' or '#': a Topic Name that is valid
-/// whatever the version. Returns false, having written nothing, otherwise
-/// (or when the lengths do not fit those bounds).
+/// Writes `N` bytes at `dst + at`.
+///
+/// # Safety
+///
+/// `dst + at .. dst + at + N` must be valid for writes.
 #[inline(always)]
-pub(crate) fn plain_topic(dst: &mut UninitSlice, t: &[u8]) -> bool {
+pub(crate) unsafe fn store<const N: usize>(dst: *mut u8, at: usize, v: [u8; N]) {
+    // SAFETY: the caller's guarantee; `write_unaligned` needs no alignment.
+    unsafe { dst.add(at).cast::<[u8; N]>().write_unaligned(v) }
+}
+
+/// True when the topic name `t` is 1 to 128 bytes long, every byte ASCII
+/// and none NUL, '+' or '#': a Topic Name valid whatever the version.
+#[inline(always)]
+pub(crate) fn plain_topic(t: &[u8]) -> bool {
     let n = t.len();
-    if dst.len() != n {
-        return false;
-    }
-    if n >= 16 {
+    // Two `K`-byte pieces, at 0 and at `n - K`, where `K <= n <= 2K`,
+    // cover every byte.
+    if let (Some(&a), Some(&b)) = (t.first_chunk::<16>(), t.last_chunk::<16>()) {
         if n <= 32 {
-            let (Some(&a), Some(&b)) = (t.first_chunk::<16>(), t.last_chunk::<16>()) else {
-                return false;
-            };
-            if !(plain16(a) & plain16(b)) {
-                return false;
-            }
-            dst[..16].copy_from_slice(&a);
-            dst[n - 16..].copy_from_slice(&b);
-        } else {
-            // Longer names: check every block (the last one overlapping),
-            // then one plain copy.
-            let mut ok = true;
-            let mut blocks = t.chunks_exact(16);
-            for c in &mut blocks {
+            plain16(a) & plain16(b)
+        } else if n <= 128 {
+            // Every whole block, then the last (overlapping) one.
+            let mut ok = plain16(b);
+            for c in t.chunks_exact(16) {
                 let mut w = [0u8; 16];
                 w.copy_from_slice(c);
                 ok &= plain16(w);
             }
-            if let Some(&last) = t.last_chunk::<16>() {
-                ok &= plain16(last);
-            }
-            if !ok {
-                return false;
-            }
-            dst.copy_from_slice(t);
+            ok
+        } else {
+            false
         }
-    } else if n >= 8 {
-        let (Some(&a), Some(&b)) = (t.first_chunk::<8>(), t.last_chunk::<8>()) else {
-            return false;
-        };
-        if !plain16(pad16(a, b)) {
-            return false;
-        }
-        dst[..8].copy_from_slice(&a);
-        dst[n - 8..].copy_from_slice(&b);
-    } else if n >= 4 {
-        let (Some(&a), Some(&b)) = (t.first_chunk::<4>(), t.last_chunk::<4>()) else {
-            return false;
-        };
-        if !plain16(pad16(a, b)) {
-            return false;
-        }
-        dst[..4].copy_from_slice(&a);
-        dst[n - 4..].copy_from_slice(&b);
-    } else if n >= 1 {
+    } else if let (Some(&a), Some(&b)) = (t.first_chunk::<8>(), t.last_chunk::<8>()) {
+        plain16(pad16(a, b))
+    } else if let (Some(&a), Some(&b)) = (t.first_chunk::<4>(), t.last_chunk::<4>()) {
+        plain16(pad16(a, b))
+    } else if let (Some(&a), Some(&m), Some(&z)) = (t.first(), t.get(n / 2), t.last()) {
         // First, middle and last byte cover one to three bytes.
-        let (a, m, z) = (t[0], t[n / 2], t[n - 1]);
-        if !plain16(pad16([a, m], [z])) {
-            return false;
-        }
-        dst.write_byte(0, a);
-        dst.write_byte(n / 2, m);
-        dst.write_byte(n - 1, z);
+        plain16(pad16([a, m], [z]))
     } else {
-        return false;
+        false
     }
-    true
 }
 
-/// Copies `s` into `dst` (same length); short lengths without a `memcpy`
-/// call. Returns true when every byte of `dst` was written, which is
-/// whenever the lengths agree (false, with nothing written, otherwise).
+/// Copies `K` bytes from `src + at` to `dst + at`.
+///
+/// # Safety
+///
+/// `src + at .. src + at + K` must be valid for reads, `dst + at ..
+/// dst + at + K` valid for writes, and the two must not overlap.
 #[inline(always)]
-pub(crate) fn bytes(dst: &mut UninitSlice, s: &[u8]) -> bool {
+unsafe fn piece<const K: usize>(src: *const u8, dst: *mut u8, at: usize) {
+    // SAFETY: the caller's guarantee.
+    unsafe { core::ptr::copy_nonoverlapping(src.add(at), dst.add(at), K) }
+}
+
+/// Copies `s` to `dst`; lengths up to 32 without a `memcpy` call.
+///
+/// # Safety
+///
+/// `dst` must be valid for writes of `s.len()` bytes and must not overlap
+/// `s`.
+#[inline(always)]
+pub(crate) unsafe fn bytes(dst: *mut u8, s: &[u8]) {
     let n = s.len();
-    if n != dst.len() {
-        return false;
+    let src = s.as_ptr();
+    // Two `K`-byte pieces at 0 and `n - K`, with `K <= n <= 2K`, cover
+    // exactly `[..n]` of both sides: every access below is in bounds.
+    // SAFETY: `src[..n]` is `s`, `dst[..n]` valid for writes (the caller's
+    // guarantee), and the two do not overlap (the caller's guarantee).
+    unsafe {
+        if n > 32 {
+            core::ptr::copy_nonoverlapping(src, dst, n);
+        } else if n >= 16 {
+            piece::<16>(src, dst, 0);
+            piece::<16>(src, dst, n - 16);
+        } else if n >= 8 {
+            piece::<8>(src, dst, 0);
+            piece::<8>(src, dst, n - 8);
+        } else if n >= 4 {
+            piece::<4>(src, dst, 0);
+            piece::<4>(src, dst, n - 4);
+        } else if n >= 1 {
+            // First, middle and last byte cover one to three bytes.
+            piece::<1>(src, dst, 0);
+            piece::<1>(src, dst, n / 2);
+            piece::<1>(src, dst, n - 1);
+        }
     }
-    if n > 32 {
-        dst.copy_from_slice(s);
-    } else if n >= 16 {
-        let (Some(a), Some(b)) = (s.first_chunk::<16>(), s.last_chunk::<16>()) else {
-            return false;
-        };
-        dst[..16].copy_from_slice(a);
-        dst[n - 16..].copy_from_slice(b);
-    } else if n >= 8 {
-        let (Some(a), Some(b)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) else {
-            return false;
-        };
-        dst[..8].copy_from_slice(a);
-        dst[n - 8..].copy_from_slice(b);
-    } else if n >= 4 {
-        let (Some(a), Some(b)) = (s.first_chunk::<4>(), s.last_chunk::<4>()) else {
-            return false;
-        };
-        dst[..4].copy_from_slice(a);
-        dst[n - 4..].copy_from_slice(b);
-    } else if n >= 1 {
-        // First, middle and last byte cover one to three bytes.
-        dst.write_byte(0, s[0]);
-        dst.write_byte(n / 2, s[n / 2]);
-        dst.write_byte(n - 1, s[n - 1]);
-    }
-    true
 }
