@@ -81,14 +81,16 @@ impl<'a, T: Item<'a>> List<'a, T> {
         }
     }
 
-    /// Zero exactly for a list built from an empty slice: a cheaper,
-    /// one-sided emptiness test (a list read from the wire gives 1, as if
-    /// it had items, without looking at them).
+    /// The length of what the list borrows: items for a built list, bytes
+    /// for a decoded one. Zero implies the list is empty (no bytes hold no
+    /// item), which is all the encoder's fast path asks; nonzero does not
+    /// imply items (the bytes may hold other properties only). Both
+    /// variants keep the length in the same place, so this is one load.
     #[inline(always)]
-    pub(crate) fn slice_len_or_1(&self) -> usize {
+    pub(crate) fn raw_len(&self) -> usize {
         match self.repr {
             Repr::Items(s) => s.len(),
-            Repr::Wire(_) => 1,
+            Repr::Wire(w) => w.len(),
         }
     }
 

@@ -278,19 +278,19 @@ impl<'a> Publish<'a> {
         // No overflow: a slice is at most `isize::MAX` bytes long.
         let tp = tlen + plen;
         let fast = id_ok & !(self.dup & qos0) & (tp + mid <= 125) & no_properties(&self.properties);
-        if !(fast && put::plain_topic(topic)) {
+        if !fast {
             return self.encode_general(v, buf);
         }
         // The packet fits a one-byte Remaining Length: at most 129 bytes.
         let at = 4 + tlen;
         let total = at + mid + plen;
+        // Fixed header, then the topic length (high byte 0).
+        let head = (0x30 | self.flags()) as u32 | ((total - 2) as u32) << 8 | (tlen as u32) << 24;
         let room = buf.chunk_mut();
         if room.len() < total {
             return self.encode_general(v, buf);
         }
         let out = room.as_mut_ptr();
-        // Fixed header, then the topic length (high byte 0).
-        let head = (0x30 | self.flags()) as u32 | ((total - 2) as u32) << 8 | (tlen as u32) << 24;
         // SAFETY: `out` points at `room`, the current chunk of `buf`, valid
         // for writes of `room.len() >= total` bytes; every write below
         // stays in `out[..total]`: the header `out[..4]`, the topic
@@ -304,8 +304,12 @@ impl<'a> Publish<'a> {
         // `total` bytes of the chunk initialized. Nothing touches `buf`
         // between `chunk_mut` and `advance_mut` but these writes.
         unsafe {
+            // The topic first: it is the only thing left to check, and
+            // nothing may be written before the packet is known valid.
+            if !put::put_plain_topic(out.add(4), topic) {
+                return self.encode_general(v, buf);
+            }
             put::store(out, 0, head.to_le_bytes());
-            put::bytes(out.add(4), topic);
             if let Some(id) = self.packet_id {
                 put::store(out, at, id.to_be_bytes());
             }
@@ -391,12 +395,12 @@ fn short_properties<'a>(mut b: &[u8]) -> Option<PublishProperties<'a>> {
     Some(p)
 }
 
-/// True when `p` sets no property. The same answer as
-/// [`PublishProperties::is_empty`] for every set built by a caller; a list
-/// read from the wire is never taken as empty here (only by the general
-/// path, which is exact either way). A straight line of loads and ors, no
-/// branch per field: an unset string or byte property is a null pointer,
-/// so the three of them are or-ed as addresses.
+/// True only when `p` sets no property (false may still mean none: a
+/// decoded list whose bytes hold other properties only, which the general
+/// path then encodes exactly). A straight line of loads and ors, no branch
+/// per field: an unset string or byte property is a null pointer, so the
+/// three are or-ed as addresses, and a list is empty when it borrows
+/// nothing (see `List::raw_len`).
 #[inline(always)]
 fn no_properties(p: &PublishProperties<'_>) -> bool {
     let addr = |s: Option<&[u8]>| s.map_or(0, |s| s.as_ptr() as usize);
@@ -406,6 +410,6 @@ fn no_properties(p: &PublishProperties<'_>) -> bool {
     let scalars = p.payload_format_indicator.is_some() as usize
         | p.message_expiry_interval.is_some() as usize
         | p.topic_alias.is_some() as usize;
-    let lists = p.user_properties.slice_len_or_1() | p.subscription_identifiers.slice_len_or_1();
+    let lists = p.user_properties.raw_len() | p.subscription_identifiers.raw_len();
     (strings | scalars | lists) == 0
 }

@@ -80,6 +80,70 @@ pub(crate) fn plain_topic(t: &[u8]) -> bool {
     }
 }
 
+/// Copies the topic name `t` to `dst` when [`plain_topic`] accepts it
+/// (checking each piece before writing anything); otherwise returns false
+/// and writes nothing.
+///
+/// # Safety
+///
+/// `dst` must be valid for writes of `t.len()` bytes.
+#[inline(always)]
+pub(crate) unsafe fn put_plain_topic(dst: *mut u8, t: &[u8]) -> bool {
+    let n = t.len();
+    // As in `bytes`: two `K`-byte pieces at 0 and `n - K`, `K <= n <= 2K`,
+    // cover exactly `dst[..n]`.
+    // SAFETY (every store): `dst[..n]` is valid for writes (the caller's
+    // guarantee) and each piece lies inside it.
+    if let (Some(&a), Some(&b)) = (t.first_chunk::<16>(), t.last_chunk::<16>()) {
+        if n <= 32 {
+            if !(plain16(a) & plain16(b)) {
+                return false;
+            }
+            unsafe {
+                store(dst, 0, a);
+                store(dst, n - 16, b);
+            }
+            true
+        } else if plain_topic(t) {
+            // SAFETY: `t` is borrowed shared, so it cannot overlap `dst`.
+            unsafe { bytes(dst, t) };
+            true
+        } else {
+            false
+        }
+    } else if let (Some(&a), Some(&b)) = (t.first_chunk::<8>(), t.last_chunk::<8>()) {
+        if !plain16(pad16(a, b)) {
+            return false;
+        }
+        unsafe {
+            store(dst, 0, a);
+            store(dst, n - 8, b);
+        }
+        true
+    } else if let (Some(&a), Some(&b)) = (t.first_chunk::<4>(), t.last_chunk::<4>()) {
+        if !plain16(pad16(a, b)) {
+            return false;
+        }
+        unsafe {
+            store(dst, 0, a);
+            store(dst, n - 4, b);
+        }
+        true
+    } else if let (Some(&a), Some(&m), Some(&z)) = (t.first(), t.get(n / 2), t.last()) {
+        if !plain16(pad16([a, m], [z])) {
+            return false;
+        }
+        unsafe {
+            store(dst, 0, [a]);
+            store(dst, n / 2, [m]);
+            store(dst, n - 1, [z]);
+        }
+        true
+    } else {
+        false
+    }
+}
+
 /// Copies `K` bytes from `src + at` to `dst + at`.
 ///
 /// # Safety
