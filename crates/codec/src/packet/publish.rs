@@ -324,7 +324,7 @@ impl<'a> Publish<'a> {
 
     #[cold]
     #[inline(never)]
-    fn encode_general<B: BufMut>(
+    pub(crate) fn encode_general<B: BufMut>(
         &self,
         v: ProtocolVersion,
         buf: &mut B,
