@@ -267,17 +267,29 @@ impl<'a> Publish<'a> {
         let topic = self.topic.as_bytes();
         let payload = self.payload;
         let (tlen, plen) = (topic.len(), payload.len());
-        let qos0 = self.qos == QoS::AtMostOnce;
-        let id_ok = match self.packet_id {
-            None => qos0,
-            Some(id) => !qos0 & (id != 0),
+        // The first byte, and the bytes between topic and payload: the
+        // packet id (QoS 1 and 2) and, in 5.0, the empty property block's
+        // length. `None` for a QoS / DUP / packet id combination the fast
+        // path leaves alone (the general path then names the rule, if any
+        // is broken).
+        let v5 = v.is_v5() as usize;
+        let shape = if self.qos == QoS::AtMostOnce {
+            match (self.packet_id, self.dup) {
+                (None, false) => Some((0x30 | self.retain as u32, v5)),
+                _ => None,
+            }
+        } else {
+            match self.packet_id {
+                Some(id) if id != 0 => Some((0x30 | self.flags() as u32, 2 + v5)),
+                _ => None,
+            }
         };
-        // Packet id (QoS 1 and 2) and, in 5.0, the empty property block's
-        // length byte, between the topic and the payload.
-        let mid = 2 * (!qos0 as usize) + v.is_v5() as usize;
+        let Some((byte0, mid)) = shape else {
+            return self.encode_general(v, buf);
+        };
         // No overflow: a slice is at most `isize::MAX` bytes long.
         let tp = tlen + plen;
-        let fast = id_ok & !(self.dup & qos0) & (tp + mid <= 125) & no_properties(&self.properties);
+        let fast = (tp + mid <= 125) & no_properties(&self.properties);
         if !fast {
             return self.encode_general(v, buf);
         }
@@ -285,24 +297,25 @@ impl<'a> Publish<'a> {
         let at = 4 + tlen;
         let total = at + mid + plen;
         // Fixed header, then the topic length (high byte 0).
-        let head = (0x30 | self.flags()) as u32 | ((total - 2) as u32) << 8 | (tlen as u32) << 24;
+        let head = byte0 | ((total - 2) as u32) << 8 | (tlen as u32) << 24;
         let room = buf.chunk_mut();
         if room.len() < total {
             return self.encode_general(v, buf);
         }
         let out = room.as_mut_ptr();
         // SAFETY: `out` points at `room`, the current chunk of `buf`, valid
-        // for writes of `room.len() >= total` bytes; every write below
-        // stays in `out[..total]`: the header `out[..4]`, the topic
-        // `out[4..at]`, the packet id `out[at..at + 2]` (only when there is
-        // one, which `id_ok` above allows exactly when QoS > 0, when
-        // `mid >= 2`), the property length byte `out[at + mid - 1]`
-        // (only in 5.0, when `mid >= 1`), the payload
-        // `out[at + mid..total]`. They also cover all of `out[..total]`
-        // (`mid` is exactly the id's 2 bytes when QoS > 0 plus the 1 byte
-        // in 5.0), which is what `advance_mut(total)` requires: the next
-        // `total` bytes of the chunk initialized. Nothing touches `buf`
-        // between `chunk_mut` and `advance_mut` but these writes.
+        // for writes of `room.len() >= total` bytes. Every write below
+        // stays in `out[..total]` and together they cover all of it, which
+        // is what `advance_mut(total)` requires (the next `total` bytes of
+        // the chunk initialized): the header `out[..4]`, the topic
+        // `out[4..at]` (`put_plain_topic` writes all of it when it returns
+        // true, nothing when false), then `mid` bytes: the packet id
+        // `out[at..at + 2]`, present exactly when QoS > 0 (the match
+        // above lets nothing else through), which is when `mid` counts 2
+        // for it, and in 5.0 the property length byte `out[at + mid - 1]`,
+        // counted as 1; last the payload `out[at + mid..total]`. Nothing
+        // touches `buf` between `chunk_mut` and `advance_mut` but these
+        // writes.
         unsafe {
             // The topic first: it is the only thing left to check, and
             // nothing may be written before the packet is known valid.
