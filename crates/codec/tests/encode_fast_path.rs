@@ -59,6 +59,30 @@ fn publish<'a>(topic: &'a str, payload: &'a [u8], qos: QoS, id: Option<u16>) -> 
     }
 }
 
+/// One packet per size class of the topic and of the payload (every
+/// branch of the unsafe writes), QoS 0 and 1, 3.1.1 and 5.0, into every
+/// kind of buffer: small enough to run under Miri
+/// (`cargo +nightly miri test -p mqttkit-codec --test encode_fast_path size_classes`).
+#[test]
+fn size_classes() {
+    let name = "abcdefghijklmnopqrstuvwxyz0123456789/abcdefghijklmnopqrstuvwxyz";
+    let body = [0xC3u8; 70];
+    let lengths = [1, 2, 3, 4, 7, 8, 15, 16, 17, 32, 33, 50];
+    for v in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        for (qos, id) in [(QoS::AtMostOnce, None), (QoS::AtLeastOnce, Some(5))] {
+            for n in lengths {
+                let p = publish(&name[..n], &body[..9], qos, id);
+                assert_eq!(check(&p, v), Some(true));
+                let p = publish("t/u", &body[..n], qos, id);
+                assert_eq!(check(&p, v), Some(true));
+            }
+            assert_eq!(check(&publish("t", &[], qos, id), v), Some(true));
+            assert_eq!(check(&publish("a+", b"x", qos, id), v), None);
+            assert_eq!(check(&publish("\u{e9}", b"x", qos, id), v), Some(false));
+        }
+    }
+}
+
 /// Every topic length from 0 to 130 (each size class of the check and
 /// copy, and both sides of the length limit) against payload lengths
 /// around the limit, in every version and QoS.

@@ -304,18 +304,19 @@ impl<'a> Publish<'a> {
         }
         let out = room.as_mut_ptr();
         // SAFETY: `out` points at `room`, the current chunk of `buf`, valid
-        // for writes of `room.len() >= total` bytes. Every write below
-        // stays in `out[..total]` and together they cover all of it, which
-        // is what `advance_mut(total)` requires (the next `total` bytes of
+        // for writes of `room.len() >= total` bytes; `room` is borrowed
+        // mutably (from `buf`) while `self`'s topic and payload are
+        // borrowed shared, so it overlaps neither. Every write below stays
+        // in `out[..total]` and together they cover all of it, which is
+        // what `advance_mut(total)` requires (the next `total` bytes of
         // the chunk initialized): the header `out[..4]`, the topic
         // `out[4..at]` (`put_plain_topic` writes all of it when it returns
         // true, nothing when false), then `mid` bytes: the packet id
-        // `out[at..at + 2]`, present exactly when QoS > 0 (the match
-        // above lets nothing else through), which is when `mid` counts 2
-        // for it, and in 5.0 the property length byte `out[at + mid - 1]`,
-        // counted as 1; last the payload `out[at + mid..total]`. Nothing
-        // touches `buf` between `chunk_mut` and `advance_mut` but these
-        // writes.
+        // `out[at..at + 2]`, present exactly when QoS > 0 (the match above
+        // lets nothing else through), which is when `mid` counts 2 for it,
+        // and in 5.0 the property length byte `out[at + mid - 1]`, counted
+        // as 1; last the payload `out[at + mid..total]`. Nothing touches
+        // `buf` between `chunk_mut` and `advance_mut` but these writes.
         unsafe {
             // The topic first: it is the only thing left to check, and
             // nothing may be written before the packet is known valid.
