@@ -204,105 +204,84 @@ fn decode_rumqttc(stream: &[u8], v5: bool, n: usize) {
     });
 }
 
-/// Each codec's loop is a function of its own, as each criterion
-/// `bench_function` closure is (compiled alone, it gets the registers to
-/// itself instead of sharing one large function with the other codecs).
+#[inline(never)]
 fn encode(codec: &str, v5: bool, n: usize, payload: &[u8; 32]) {
     let v = if v5 {
         ProtocolVersion::V5
     } else {
         ProtocolVersion::V3_1_1
     };
+    let mut out = Vec::with_capacity(128);
+    let mut bm = BytesMut::with_capacity(128);
     match (codec, v5) {
-        ("mqttkit", _) => encode_mqttkit(v, n, payload),
-        ("mqttrs", false) => encode_mqttrs(n, payload),
-        ("mqttbytes", false) => encode_mqttbytes_v4(n, payload),
-        ("mqttbytes", true) => encode_mqttbytes_v5(n, payload),
-        ("rumqttc", false) => encode_rumqttc_v4(n, payload),
-        ("rumqttc", true) => encode_rumqttc_v5(n, payload),
+        ("mqttkit", _) => {
+            let p = Packet::Publish(Publish::new(TOPIC, payload));
+            for _ in 0..n {
+                out.clear();
+                black_box(&p).encode(v, &mut out).expect("valid");
+                black_box(&out);
+            }
+        }
+        ("mqttrs", false) => {
+            let p = mqttrs::Packet::Publish(mqttrs::Publish {
+                dup: false,
+                qospid: mqttrs::QosPid::AtMostOnce,
+                retain: false,
+                topic_name: TOPIC,
+                payload,
+            });
+            let mut slice = [0u8; 128];
+            for _ in 0..n {
+                black_box(mqttrs::encode_slice(black_box(&p), &mut slice).expect("valid"));
+            }
+        }
+        ("mqttbytes", false) => {
+            let p =
+                mqttbytes::v4::Publish::new(TOPIC, mqttbytes::QoS::AtMostOnce, payload.to_vec());
+            for _ in 0..n {
+                bm.clear();
+                black_box(&p).write(&mut bm).expect("valid");
+                black_box(&bm);
+            }
+        }
+        ("mqttbytes", true) => {
+            let p =
+                mqttbytes::v5::Publish::new(TOPIC, mqttbytes::QoS::AtMostOnce, payload.to_vec());
+            for _ in 0..n {
+                bm.clear();
+                black_box(&p).write(&mut bm).expect("valid");
+                black_box(&bm);
+            }
+        }
+        ("rumqttc", false) => {
+            let p = rumqttc::mqttbytes::v4::Publish::new(
+                TOPIC,
+                rumqttc::mqttbytes::QoS::AtMostOnce,
+                payload.to_vec(),
+            );
+            for _ in 0..n {
+                bm.clear();
+                black_box(&p).write(&mut bm).expect("valid");
+                black_box(&bm);
+            }
+        }
+        ("rumqttc", true) => {
+            let p = rumqttc::v5::mqttbytes::v5::Publish::new(
+                TOPIC,
+                rumqttc::v5::mqttbytes::QoS::AtMostOnce,
+                payload.to_vec(),
+                None,
+            );
+            for _ in 0..n {
+                bm.clear();
+                black_box(&p).write(&mut bm).expect("valid");
+                black_box(&bm);
+            }
+        }
         _ => {
             eprintln!("unknown encode operation for {codec}");
             std::process::exit(2);
         }
-    }
-}
-
-#[inline(never)]
-fn encode_mqttkit(v: ProtocolVersion, n: usize, payload: &[u8; 32]) {
-    let mut out = Vec::with_capacity(128);
-    let p = Packet::Publish(Publish::new(TOPIC, payload));
-    for _ in 0..n {
-        out.clear();
-        black_box(&p).encode(v, &mut out).expect("valid");
-        black_box(&out);
-    }
-}
-
-#[inline(never)]
-fn encode_mqttrs(n: usize, payload: &[u8; 32]) {
-    let p = mqttrs::Packet::Publish(mqttrs::Publish {
-        dup: false,
-        qospid: mqttrs::QosPid::AtMostOnce,
-        retain: false,
-        topic_name: TOPIC,
-        payload,
-    });
-    let mut slice = [0u8; 128];
-    for _ in 0..n {
-        black_box(mqttrs::encode_slice(black_box(&p), &mut slice).expect("valid"));
-    }
-}
-
-#[inline(never)]
-fn encode_mqttbytes_v4(n: usize, payload: &[u8; 32]) {
-    let mut bm = BytesMut::with_capacity(128);
-    let p = mqttbytes::v4::Publish::new(TOPIC, mqttbytes::QoS::AtMostOnce, payload.to_vec());
-    for _ in 0..n {
-        bm.clear();
-        black_box(&p).write(&mut bm).expect("valid");
-        black_box(&bm);
-    }
-}
-
-#[inline(never)]
-fn encode_mqttbytes_v5(n: usize, payload: &[u8; 32]) {
-    let mut bm = BytesMut::with_capacity(128);
-    let p = mqttbytes::v5::Publish::new(TOPIC, mqttbytes::QoS::AtMostOnce, payload.to_vec());
-    for _ in 0..n {
-        bm.clear();
-        black_box(&p).write(&mut bm).expect("valid");
-        black_box(&bm);
-    }
-}
-
-#[inline(never)]
-fn encode_rumqttc_v4(n: usize, payload: &[u8; 32]) {
-    let mut bm = BytesMut::with_capacity(128);
-    let p = rumqttc::mqttbytes::v4::Publish::new(
-        TOPIC,
-        rumqttc::mqttbytes::QoS::AtMostOnce,
-        payload.to_vec(),
-    );
-    for _ in 0..n {
-        bm.clear();
-        black_box(&p).write(&mut bm).expect("valid");
-        black_box(&bm);
-    }
-}
-
-#[inline(never)]
-fn encode_rumqttc_v5(n: usize, payload: &[u8; 32]) {
-    let mut bm = BytesMut::with_capacity(128);
-    let p = rumqttc::v5::mqttbytes::v5::Publish::new(
-        TOPIC,
-        rumqttc::v5::mqttbytes::QoS::AtMostOnce,
-        payload.to_vec(),
-        None,
-    );
-    for _ in 0..n {
-        bm.clear();
-        black_box(&p).write(&mut bm).expect("valid");
-        black_box(&bm);
     }
 }
 
