@@ -8,7 +8,9 @@
 //! - [`stream_target`]: [`StreamDecoder`] fed in arbitrary chunks gives the
 //!   packets and errors [`Decoder::decode`] gives over the whole buffer;
 //! - `roundtrip_target` (feature `arbitrary`): any packet the encoder
-//!   accepts decodes back to itself;
+//!   accepts decodes back to itself, and a PUBLISH encodes the same through
+//!   the encoder's fast path as through its general path, into every kind
+//!   of buffer ([`check_publish_encode`]);
 //! - `agree_target` (feature `arbitrary`): on valid input (packets the
 //!   encoder wrote) strict and lenient decoding agree, in every direction
 //!   ([`check_agree`]). [`check_decode`] asserts the same on arbitrary bytes
@@ -20,8 +22,11 @@
 
 use core::fmt::{self, Write as _};
 
-use crate::error::{rules, DecodeError, Rule, Violation, Violations};
-use crate::packet::{FixedHeader, Packet};
+use bytes::buf::{BufMut, UninitSlice};
+use bytes::BytesMut;
+
+use crate::error::{rules, DecodeError, EncodeError, Rule, Violation, Violations};
+use crate::packet::{FixedHeader, Packet, Publish};
 use crate::topic::{self, TopicCheck};
 use crate::types::{PacketType, ProtocolVersion, Role};
 use crate::{Decoder, StreamDecoder, MAX_PACKET_SIZE};
@@ -653,6 +658,9 @@ pub fn roundtrip_target(data: &[u8]) {
 /// - every proper prefix is `Incomplete` (packets up to 4 KiB);
 /// - [`check_decode`] holds for the bytes in every direction.
 pub fn check_roundtrip(p: &Packet<'_>, version: ProtocolVersion) -> Option<Vec<u8>> {
+    if let Packet::Publish(publish) = p {
+        check_publish_encode(publish, version);
+    }
     let len = p.encoded_len(version);
     let mut out = Vec::new();
     let res = p.encode(version, &mut out);
@@ -826,6 +834,199 @@ pub fn agree_target(data: &[u8]) {
         let (_, n) = d.decode(&stream[at..]).expect("checked valid");
         at += n;
     }
+}
+
+// ---------------------------------------------------------------------------
+// PUBLISH: encoder fast path against the general path
+// ---------------------------------------------------------------------------
+
+/// Encodes `p` through the general PUBLISH encoder only: the path every
+/// PUBLISH takes that the fast path of [`Packet::encode`] passes over.
+pub fn encode_publish_general<B: BufMut>(
+    p: &Publish<'_>,
+    version: ProtocolVersion,
+    buf: &mut B,
+) -> Result<usize, EncodeError> {
+    p.encode_general(version, buf)
+}
+
+/// A [`BufMut`] over a vector that counts `advance_mut` calls and implements
+/// nothing else (every `put_*` goes through `chunk_mut` and `advance_mut`).
+/// The fast path advances once; the general path writes the fixed header
+/// and the topic apart, so it advances at least twice.
+#[derive(Debug, Default)]
+pub struct CountingBuf {
+    /// The bytes written.
+    pub bytes: Vec<u8>,
+    /// `advance_mut` calls so far.
+    pub advances: usize,
+}
+
+// SAFETY: every method forwards to `Vec<u8>`'s implementation, which is
+// sound; counting changes nothing about which bytes are initialized.
+#[allow(unsafe_code)]
+unsafe impl BufMut for CountingBuf {
+    fn remaining_mut(&self) -> usize {
+        self.bytes.remaining_mut()
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        self.advances += 1;
+        // SAFETY: the caller's guarantee, passed on unchanged.
+        unsafe { self.bytes.advance_mut(cnt) }
+    }
+
+    fn chunk_mut(&mut self) -> &mut UninitSlice {
+        self.bytes.chunk_mut()
+    }
+}
+
+/// `Packet::Publish(p).encode` (fast path included) against
+/// [`encode_publish_general`], into every kind of buffer the fast path
+/// treats differently: a `Vec` (empty, full, with room to spare, already
+/// holding bytes), a `BytesMut`, a `&mut [u8]` one byte too short, exactly
+/// long enough and longer, a `Limit` just short and just long enough, a
+/// `Chain` whose first part is too short for the whole packet. Asserts for
+/// each the same result (length or error) and the same bytes, and that a
+/// refused encode changed nothing. Returns whether the packet took the fast
+/// path when given plenty of room (`None` when it is refused).
+pub fn check_publish_encode(p: &Publish<'_>, version: ProtocolVersion) -> Option<bool> {
+    let packet = Packet::Publish(*p);
+    // Encodes into two fresh buffers, through the fast path and through
+    // the general one, and compares results and contents.
+    macro_rules! same {
+        ($what:expr, $make:expr, |$t:ident| $buf:expr, |$u:ident| $view:expr) => {{
+            let mut fast = $make;
+            let mut general = $make;
+            let before = {
+                let $u = &fast;
+                $view
+            };
+            let rf = {
+                let $t = &mut fast;
+                packet.encode(version, &mut $buf)
+            };
+            let rg = {
+                let $t = &mut general;
+                encode_publish_general(p, version, &mut $buf)
+            };
+            let (vf, vg) = {
+                let $u = &fast;
+                let vf = $view;
+                let $u = &general;
+                (vf, $view)
+            };
+            let what = $what;
+            assert_eq!(
+                rf, rg,
+                "{what}: fast and general results differ: {p:?} under {version}"
+            );
+            assert_eq!(
+                vf, vg,
+                "{what}: fast and general bytes differ: {p:?} under {version}"
+            );
+            if rf.is_err() {
+                assert_eq!(vf, before, "{what}: a refused encode wrote bytes");
+            }
+            rf
+        }};
+    }
+
+    let res = same!("Vec::new", Vec::<u8>::new(), |t| *t, |u| u.clone());
+    let len = res.unwrap_or(0);
+    // What a buffer with room for `room` bytes must give.
+    let expect = |room: usize| match res {
+        Ok(n) if room < n => Err(EncodeError::new(&rules::OUTPUT_TOO_SMALL, version)),
+        r => r,
+    };
+    let r = same!(
+        "full Vec",
+        {
+            let mut b = Vec::with_capacity(3);
+            b.extend_from_slice(&[1, 2, 3]);
+            b
+        },
+        |t| *t,
+        |u| u.clone()
+    );
+    assert_eq!(r, res);
+    for cap in [len, len + 9, 256] {
+        let r = same!(
+            format!("Vec with room for {cap}"),
+            {
+                let mut b = Vec::with_capacity(5 + cap);
+                b.extend_from_slice(&[9; 5]);
+                b
+            },
+            |t| *t,
+            |u| u.clone()
+        );
+        assert_eq!(r, res);
+    }
+    let r = same!("BytesMut::new", BytesMut::new(), |t| *t, |u| u.to_vec());
+    assert_eq!(r, res);
+    let r = same!(
+        "BytesMut with room",
+        {
+            let mut b = BytesMut::with_capacity(300);
+            b.extend_from_slice(b"xy");
+            b
+        },
+        |t| *t,
+        |u| u.to_vec()
+    );
+    assert_eq!(r, res);
+    for size in [0, len.saturating_sub(1), len, len + 7, 300] {
+        let r = same!(
+            format!("&mut [u8; {size}]"),
+            vec![0xA5u8; size],
+            |t| &mut t[..],
+            |u| u.clone()
+        );
+        assert_eq!(r, expect(size), "&mut [u8; {size}]");
+    }
+    for limit in [len.saturating_sub(1), len, 300] {
+        let r = same!(
+            format!("Vec limited to {limit}"),
+            Vec::<u8>::with_capacity(512),
+            |t| BufMut::limit(&mut *t, limit),
+            |u| u.clone()
+        );
+        assert_eq!(r, expect(limit), "Vec limited to {limit}");
+    }
+    for first in [0, 1, len / 2, len.saturating_sub(1)] {
+        let r = same!(
+            format!("chain of {first} and more bytes"),
+            (vec![0x5Au8; first], vec![0x5Au8; len + 3]),
+            |t| BufMut::chain_mut(&mut t.0[..], &mut t.1[..]),
+            |u| [&u.0[..], &u.1[..]].concat()
+        );
+        assert_eq!(r, res, "chain of {first} and more bytes");
+    }
+    // Plenty of room: the fast path advances once, the general path more.
+    let mut counting = CountingBuf {
+        bytes: Vec::with_capacity(512),
+        advances: 0,
+    };
+    let r = packet.encode(version, &mut counting);
+    assert_eq!(r, res, "counting buffer: {p:?} under {version}");
+    match r {
+        Ok(n) => {
+            assert_eq!(counting.bytes, encode_general_vec(p, version));
+            assert_eq!(counting.bytes.len(), n);
+            Some(counting.advances == 1)
+        }
+        Err(_) => {
+            assert!(counting.bytes.is_empty(), "a refused encode wrote bytes");
+            None
+        }
+    }
+}
+
+fn encode_general_vec(p: &Publish<'_>, version: ProtocolVersion) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = encode_publish_general(p, version, &mut out);
+    out
 }
 
 /// `count` inputs of `len` bytes each from a fixed xorshift64* sequence

@@ -81,6 +81,19 @@ impl<'a, T: Item<'a>> List<'a, T> {
         }
     }
 
+    /// The length of what the list borrows: items for a built list, bytes
+    /// for a decoded one. Zero implies the list is empty (no bytes hold no
+    /// item), which is all the encoder's fast path asks; nonzero does not
+    /// imply items (the bytes may hold other properties only). Both
+    /// variants keep the length in the same place, so this is one load.
+    #[inline(always)]
+    pub(crate) fn raw_len(&self) -> usize {
+        match self.repr {
+            Repr::Items(s) => s.len(),
+            Repr::Wire(w) => w.len(),
+        }
+    }
+
     /// Bytes the items take on the wire.
     pub fn encoded_len(&self) -> usize {
         self.iter().map(|i| i.encoded_len()).sum()

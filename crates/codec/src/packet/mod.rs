@@ -7,6 +7,7 @@ mod connack;
 mod connect;
 mod disconnect;
 mod publish;
+mod put;
 mod subscribe;
 mod unsubscribe;
 

@@ -2,6 +2,7 @@
 
 use bytes::BufMut;
 
+use super::put;
 use super::{ensure, props_len, write_props};
 use crate::error::{rules, EncodeError};
 use crate::parse::{self, Cx, PResult, Sink};
@@ -249,60 +250,95 @@ impl<'a> Publish<'a> {
     /// Checks and writes the whole packet (fixed header included); the
     /// PUBLISH arm of `Packet::encode`, kept apart so the most frequent
     /// packet skips the generic dispatch.
+    ///
+    /// Fast path: a packet of at most 129 bytes (one-byte Remaining
+    /// Length) with a valid packet id, no DUP on QoS 0, no property and a
+    /// plain ASCII topic (see [`put::plain_topic`]) is written in one go
+    /// into the buffer's current chunk when that chunk has room for all of
+    /// it. Everything else, every packet to refuse included, goes to
+    /// [`encode_general`](Self::encode_general), which finds the exact rule.
     #[inline]
+    #[allow(unsafe_code)]
     pub(crate) fn encode<B: BufMut>(
         &self,
         v: ProtocolVersion,
         buf: &mut B,
     ) -> Result<usize, EncodeError> {
         let topic = self.topic.as_bytes();
-        let qos0 = self.qos == QoS::AtMostOnce;
-        // The common case in one test: a valid packet id, no DUP on QoS 0,
-        // a plain ASCII topic of sane length, no properties. Anything else
-        // (including every packet to refuse) takes the general path, which
-        // finds the exact rule.
-        let id_ok = match self.packet_id {
-            None => qos0,
-            Some(id) => !qos0 && id != 0,
+        let payload = self.payload;
+        let (tlen, plen) = (topic.len(), payload.len());
+        // The first byte, and the bytes between topic and payload: the
+        // packet id (QoS 1 and 2) and, in 5.0, the empty property block's
+        // length. `None` for a QoS / DUP / packet id combination the fast
+        // path leaves alone (the general path then names the rule, if any
+        // is broken).
+        let v5 = v.is_v5() as usize;
+        let shape = if self.qos == QoS::AtMostOnce {
+            match (self.packet_id, self.dup) {
+                (None, false) => Some((0x30 | self.retain as u32, v5)),
+                _ => None,
+            }
+        } else {
+            match self.packet_id {
+                Some(id) if id != 0 => Some((0x30 | self.flags() as u32, 2 + v5)),
+                _ => None,
+            }
         };
-        let fast = id_ok
-            & !(self.dup & qos0)
-            & !topic.is_empty()
-            & (topic.len() <= 0xFFFF)
-            & self.properties.is_empty();
-        if !(fast && topic::plain_ascii(topic)) {
+        let Some((byte0, mid)) = shape else {
+            return self.encode_general(v, buf);
+        };
+        // No overflow: a slice is at most `isize::MAX` bytes long.
+        let tp = tlen + plen;
+        let fast = (tp + mid <= 125) & no_properties(&self.properties);
+        if !fast {
             return self.encode_general(v, buf);
         }
-        let v5 = v.is_v5();
-        let id_len = if qos0 { 0 } else { 2 };
-        let body = 2 + topic.len() + id_len + v5 as usize + self.payload.len();
-        if body >= 128 || buf.remaining_mut() < 2 + body {
+        // The packet fits a one-byte Remaining Length: at most 129 bytes.
+        let at = 4 + tlen;
+        let total = at + mid + plen;
+        // Fixed header, then the topic length (high byte 0).
+        let head = byte0 | ((total - 2) as u32) << 8 | (tlen as u32) << 24;
+        let room = buf.chunk_mut();
+        if room.len() < total {
             return self.encode_general(v, buf);
         }
-        // Fixed header (one-byte Remaining Length) and topic length: one
-        // four-byte store.
-        let len = (topic.len() as u16).to_be_bytes();
-        buf.put_u32(u32::from_be_bytes([
-            0x30 | self.flags(),
-            body as u8,
-            len[0],
-            len[1],
-        ]));
-        buf.put_slice(topic);
-        if let Some(id) = self.packet_id {
-            buf.put_u16(id);
+        let out = room.as_mut_ptr();
+        // SAFETY: `out` points at `room`, the current chunk of `buf`, valid
+        // for writes of `room.len() >= total` bytes; `room` is borrowed
+        // mutably (from `buf`) while `self`'s topic and payload are
+        // borrowed shared, so it overlaps neither. Every write below stays
+        // in `out[..total]` and together they cover all of it, which is
+        // what `advance_mut(total)` requires (the next `total` bytes of
+        // the chunk initialized): the header `out[..4]`, the topic
+        // `out[4..at]` (`put_plain_topic` writes all of it when it returns
+        // true, nothing when false), then `mid` bytes: the packet id
+        // `out[at..at + 2]`, present exactly when QoS > 0 (the match above
+        // lets nothing else through), which is when `mid` counts 2 for it,
+        // and in 5.0 the property length byte `out[at + mid - 1]`, counted
+        // as 1; last the payload `out[at + mid..total]`. Nothing touches
+        // `buf` between `chunk_mut` and `advance_mut` but these writes.
+        unsafe {
+            // The topic first: it is the only thing left to check, and
+            // nothing may be written before the packet is known valid.
+            if !put::put_plain_topic(out.add(4), topic) {
+                return self.encode_general(v, buf);
+            }
+            put::store(out, 0, head.to_le_bytes());
+            if let Some(id) = self.packet_id {
+                put::store(out, at, id.to_be_bytes());
+            }
+            if v.is_v5() {
+                put::store(out, at + mid - 1, [0]);
+            }
+            put::bytes(out.add(at + mid), payload);
+            buf.advance_mut(total);
         }
-        if v5 {
-            // Empty property block.
-            buf.put_u8(0);
-        }
-        buf.put_slice(self.payload);
-        Ok(2 + body)
+        Ok(total)
     }
 
     #[cold]
     #[inline(never)]
-    fn encode_general<B: BufMut>(
+    pub(crate) fn encode_general<B: BufMut>(
         &self,
         v: ProtocolVersion,
         buf: &mut B,
@@ -371,4 +407,23 @@ fn short_properties<'a>(mut b: &[u8]) -> Option<PublishProperties<'a>> {
         }
     }
     Some(p)
+}
+
+/// True only when `p` sets no property (false may still mean none: a
+/// decoded list whose bytes hold other properties only, which the general
+/// path then encodes exactly). A straight line of loads and ors, no branch
+/// per field: an unset string or byte property is a null pointer, so the
+/// three are or-ed as addresses, and a list is empty when it borrows
+/// nothing (see `List::raw_len`).
+#[inline(always)]
+fn no_properties(p: &PublishProperties<'_>) -> bool {
+    let addr = |s: Option<&[u8]>| s.map_or(0, |s| s.as_ptr() as usize);
+    let strings = addr(p.response_topic.map(str::as_bytes))
+        | addr(p.correlation_data)
+        | addr(p.content_type.map(str::as_bytes));
+    let scalars = p.payload_format_indicator.is_some() as usize
+        | p.message_expiry_interval.is_some() as usize
+        | p.topic_alias.is_some() as usize;
+    let lists = p.user_properties.raw_len() | p.subscription_identifiers.raw_len();
+    (strings | scalars | lists) == 0
 }
