@@ -328,7 +328,13 @@ fn push_secs(out: &mut Vec<u8>, secs: i64) {
 }
 
 /// The point and nine decimals of a timestamp.
+#[cfg(test)]
 fn push_nanos(out: &mut Vec<u8>, nanos: u32) {
+    out.extend_from_slice(&nanos_text(nanos));
+}
+
+/// The point and nine decimals of a timestamp.
+fn nanos_text(nanos: u32) -> [u8; 10] {
     let mut frac = [b'0'; 10];
     frac[0] = b'.';
     let mut n = nanos % 1_000_000_000;
@@ -339,7 +345,7 @@ fn push_nanos(out: &mut Vec<u8>, nanos: u32) {
         n /= 100;
         frac[1 + 2 * k..3 + 2 * k].copy_from_slice(&DIGITS2[d..d + 2]);
     }
-    out.extend_from_slice(&frac);
+    frac
 }
 
 /// A line under construction, written through an index: the vector is
@@ -419,6 +425,37 @@ impl Cursor<'_> {
     }
 }
 
+impl Cursor<'_> {
+    /// The digits of any `v` as one 20-byte store (up to 24 bytes of room).
+    #[inline]
+    fn put_u64(&mut self, v: u64) {
+        let (d, n) = digits20(v);
+        self.buf[self.pos..self.pos + 20].copy_from_slice(&d);
+        self.pos += n;
+    }
+}
+
+/// The decimal digits of `v`, left-aligned in twenty bytes, and how many
+/// there are.
+fn digits20(mut v: u64) -> ([u8; 20], usize) {
+    let mut d = [0u8; 20];
+    let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let mut i = n;
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        d[i - 2..i].copy_from_slice(&DIGITS2[r..r + 2]);
+        i -= 2;
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        d[i - 2..i].copy_from_slice(&DIGITS2[r..r + 2]);
+    } else {
+        d[i - 1] = b'0' + v as u8;
+    }
+    (d, n)
+}
+
 impl LineBuf {
     /// A cursor with room for `n` bytes after what was written; what it
     /// writes counts once [`advance`](Self::advance) is given its position.
@@ -496,7 +533,7 @@ impl std::hash::Hash for AddrPair {
 struct Prefix {
     /// What `text` was made from; `None` once the addresses changed.
     key: Option<PrefixKey>,
-    text: Vec<u8>,
+    text: LineBuf,
     /// The seconds of the last timestamp written, and their text.
     secs: Option<i64>,
     secs_text: Vec<u8>,
@@ -542,37 +579,38 @@ impl Prefix {
         if self.key != Some(key) {
             self.make(key, p.ts);
         }
-        &self.text
+        self.text.as_slice()
     }
 
     #[cold]
     #[inline(never)]
     fn make(&mut self, key: PrefixKey, ts: crate::Timestamp) {
         let (frame, level, inferred, carrier) = key;
-        let pre = &mut self.text;
-        pre.clear();
-        pre.extend_from_slice(b"{\"frame\":");
-        push_u64(pre, frame);
-        pre.extend_from_slice(b",\"ts\":");
         if self.secs != Some(ts.secs) {
             self.secs_text.clear();
             push_secs(&mut self.secs_text, ts.secs);
             self.secs = Some(ts.secs);
         }
-        pre.extend_from_slice(&self.secs_text);
-        push_nanos(pre, ts.nanos);
-        pre.push(b',');
-        if let Some(t) = self.texts.get(self.cur) {
-            pre.extend_from_slice(t);
-        }
-        pre.extend_from_slice(b",\"version\":");
-        pre.push(b'0' + level);
+        let addrs = self.texts.get(self.cur).map_or(&[][..], |t| &t[..]);
+        self.text.clear();
+        let mut c = self.text.cursor(self.secs_text.len() + addrs.len() + 160);
+        c.put(b"{\"frame\":");
+        c.put_u64(frame);
+        c.put(b",\"ts\":");
+        c.put(&self.secs_text);
+        c.put(&nanos_text(ts.nanos));
+        c.put(b",");
+        c.put(addrs);
+        c.put(b",\"version\":");
+        c.put(&[b'0' + level]);
         if inferred {
-            pre.extend_from_slice(b",\"version_inferred\":true");
+            c.put(b",\"version_inferred\":true");
         }
         if carrier == Carrier::WebSocket {
-            pre.extend_from_slice(b",\"carrier\":\"websocket\"");
+            c.put(b",\"carrier\":\"websocket\"");
         }
+        let n = c.pos;
+        self.text.advance(n);
         self.key = Some(key);
     }
 }
