@@ -405,33 +405,46 @@ impl LineBuf {
 /// A cursor over room made beforehand ([`LineBuf::cursor`]): each piece is
 /// one bounds-checked copy and the index stays in a register.
 struct Cursor<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
+    /// The room not written yet.
+    rest: &'b mut [u8],
+    /// Its length at the start.
+    room: usize,
 }
 
 impl Cursor<'_> {
+    /// Bytes written so far.
+    #[inline(always)]
+    fn written(&self) -> usize {
+        self.room - self.rest.len()
+    }
+
     #[inline(always)]
     fn put(&mut self, s: &[u8]) {
-        self.buf[self.pos..self.pos + s.len()].copy_from_slice(s);
-        self.pos += s.len();
+        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(s.len());
+        head.copy_from_slice(s);
+        self.rest = tail;
+    }
+
+    /// Stores `d` whole and keeps its first `n` bytes.
+    #[inline(always)]
+    fn put_first<const N: usize>(&mut self, d: &[u8; N], n: usize) {
+        let rest = std::mem::take(&mut self.rest);
+        rest[..N].copy_from_slice(d);
+        self.rest = &mut rest[n..];
     }
 
     /// The digits of `v` (below 100,000) as one 8-byte store.
     #[inline(always)]
     fn put_num(&mut self, v: u32) {
         let (d, n) = digits5(v);
-        self.buf[self.pos..self.pos + 8].copy_from_slice(&d);
-        self.pos += n;
+        self.put_first(&d, n);
     }
-}
 
-impl Cursor<'_> {
-    /// The digits of any `v` as one 20-byte store (up to 24 bytes of room).
+    /// The digits of any `v` as one 20-byte store.
     #[inline]
     fn put_u64(&mut self, v: u64) {
         let (d, n) = digits20(v);
-        self.buf[self.pos..self.pos + 20].copy_from_slice(&d);
-        self.pos += n;
+        self.put_first(&d, n);
     }
 }
 
@@ -462,9 +475,10 @@ impl LineBuf {
     #[inline(always)]
     fn cursor(&mut self, n: usize) -> Cursor<'_> {
         self.room(n);
+        let rest = &mut self.buf[self.pos..];
         Cursor {
-            buf: &mut self.buf[self.pos..],
-            pos: 0,
+            room: rest.len(),
+            rest,
         }
     }
 
@@ -609,7 +623,7 @@ impl Prefix {
         if carrier == Carrier::WebSocket {
             c.put(b",\"carrier\":\"websocket\"");
         }
-        let n = c.pos;
+        let n = c.written();
         self.text.advance(n);
         self.key = Some(key);
     }
@@ -881,7 +895,7 @@ pub(crate) fn json_line(
             c.put(fixed);
             common.write(&mut c);
             c.put(b"},\"violations\":[]}\n");
-            let n = c.pos;
+            let n = c.written();
             out.advance(n);
             return;
         }
@@ -1270,7 +1284,7 @@ mod tests {
             let mut cur = line.cursor(f.len() + c.room());
             cur.put(&f);
             c.write(&mut cur);
-            let n = cur.pos;
+            let n = cur.written();
             line.advance(n);
             line.as_slice().to_vec()
         });
