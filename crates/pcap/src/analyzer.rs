@@ -32,7 +32,7 @@ struct Here {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey(SocketAddr, SocketAddr);
 
-fn addr_word(a: &SocketAddr) -> u64 {
+pub(crate) fn addr_word(a: &SocketAddr) -> u64 {
     match a {
         SocketAddr::V4(v) => u64::from(v.ip().to_bits()) << 16 | u64::from(v.port()),
         SocketAddr::V6(v) => {

@@ -97,6 +97,9 @@ pub fn read_records<R: Read + Send>(
     // the offset where the corruption started.
     let mut lost_at: Option<u64> = None;
     let mut legacy: Option<bool> = None; // Some(big endian) for classic pcap
+                                         // Some(big endian) for classic pcap with 16-byte record headers (not
+                                         // the "modified" format), whose records are read directly below.
+    let mut direct: Option<bool> = None;
     loop {
         let at = reader.consumed() as u64;
         if let (Some(_), Some(be)) = (lost_at, legacy) {
@@ -137,12 +140,55 @@ pub fn read_records<R: Read + Send>(
                 }
             }
         }
+        if let (None, Some(be)) = (lost_at, direct) {
+            // The records wholly in the buffer, read here: the same fields
+            // and checks as the `Legacy` case below (the reader's parser
+            // takes the caplen bytes after a 16-byte header), without a
+            // call through the reader per record. Whatever is not such a
+            // record (cut off by the buffer's end, implausible) is left to
+            // the reader.
+            let data = reader.data();
+            let mut used = 0;
+            while let Some(h) = data.get(used..used + 16) {
+                let word = |k: usize| {
+                    let b = [h[k], h[k + 1], h[k + 2], h[k + 3]];
+                    if be {
+                        u32::from_be_bytes(b)
+                    } else {
+                        u32::from_le_bytes(b)
+                    }
+                };
+                let (ts_sec, ts_usec, caplen, origlen) = (word(0), word(4), word(8), word(12));
+                let plausible = caplen <= origlen
+                    && caplen <= snaplen.max(262_144)
+                    && u64::from(ts_usec) < legacy_resolution;
+                let end = used + 16 + caplen as usize;
+                if !plausible || end > data.len() {
+                    break;
+                }
+                number += 1;
+                last_secs = Some(ts_sec);
+                on_record!(&Record {
+                    number,
+                    ts: legacy_ts(ts_sec, ts_usec, legacy_resolution),
+                    linktype: legacy_linktype,
+                    data: &data[used + 16..end],
+                });
+                used = end;
+            }
+            if used > 0 {
+                reader.consume_noshift(used);
+                last_incomplete = None;
+                continue;
+            }
+        }
         let action = match reader.next() {
             Ok((len, block)) => {
                 last_incomplete = None;
                 match block {
                     PcapBlockOwned::LegacyHeader(h) => {
                         legacy = Some(h.is_bigendian());
+                        direct = (!h.is_modified_format()).then_some(h.is_bigendian());
                         legacy_linktype = h.network.0;
                         snaplen = h.snaplen;
                         legacy_resolution = if h.is_nanosecond_precision() {
@@ -166,15 +212,7 @@ pub fn read_records<R: Read + Send>(
                         } else {
                             number += 1;
                             last_secs = Some(b.ts_sec);
-                            let nanos = if legacy_resolution == 1_000_000 {
-                                u64::from(b.ts_usec) * 1000
-                            } else {
-                                u64::from(b.ts_usec)
-                            };
-                            let ts = Timestamp {
-                                secs: i64::from(b.ts_sec) + (nanos / 1_000_000_000) as i64,
-                                nanos: (nanos % 1_000_000_000) as u32,
-                            };
+                            let ts = legacy_ts(b.ts_sec, b.ts_usec, legacy_resolution);
                             if let Some(from) = lost_at.take() {
                                 on_error!(CaptureError {
                                     record: number,
@@ -340,6 +378,20 @@ pub fn read_records<R: Read + Send>(
                 break;
             }
         }
+    }
+}
+
+/// The time of a classic pcap record (`resolution`: units per second of
+/// its fraction field).
+fn legacy_ts(ts_sec: u32, ts_frac: u32, resolution: u64) -> Timestamp {
+    let nanos = if resolution == 1_000_000 {
+        u64::from(ts_frac) * 1000
+    } else {
+        u64::from(ts_frac)
+    };
+    Timestamp {
+        secs: i64::from(ts_sec) + (nanos / 1_000_000_000) as i64,
+        nanos: (nanos % 1_000_000_000) as u32,
     }
 }
 

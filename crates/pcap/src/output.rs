@@ -2,6 +2,8 @@
 
 use std::io::{self, Write};
 
+use mqttkit_codec::ProtocolVersion;
+
 use crate::analyzer::version_name;
 use crate::fields::{dissect, dissect_with, fixed_fields, FieldSink, TYPE_NAMES};
 use crate::stats::Stats;
@@ -194,39 +196,53 @@ pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
 /// True when every byte of `s` is printable ASCII other than `"` and `\`
 /// (nothing to escape): eight bytes at a time, the tail as the last eight
 /// bytes (overlapping), a short string padded with spaces.
+#[inline(always)]
 fn plain(s: &[u8]) -> bool {
+    if s.len() >= 16 {
+        // Sixteen bytes at a time (a form the compiler turns into vector
+        // compares), the tail as the last sixteen bytes (overlapping).
+        let mut chunks = s.chunks_exact(16);
+        if chunks.any(|c| !plain16(c)) {
+            return false;
+        }
+        return plain16(&s[s.len() - 16..]);
+    }
+    if s.len() >= 8 {
+        return plain8(&s[..8]) && plain8(&s[s.len() - 8..]);
+    }
+    // Padded with spaces (plain) to one word.
+    let mut w = [b' '; 8];
+    w[..s.len()].copy_from_slice(s);
+    plain8(&w)
+}
+
+/// [`plain`] for exactly sixteen bytes, byte by byte without branches.
+#[inline(always)]
+fn plain16(c: &[u8]) -> bool {
+    let mut bad = 0u8;
+    for &b in &c[..16] {
+        bad |=
+            u8::from(b < 0x20) | u8::from(b >= 0x7F) | u8::from(b == b'"') | u8::from(b == b'\\');
+    }
+    bad == 0
+}
+
+/// [`plain`] for exactly eight bytes, as one word.
+#[inline(always)]
+fn plain8(c: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero exactly where the high bit of the result is set
-    // (classic "has zero byte"; may flag a 0x01 byte after a zero byte,
-    // which only matters when some byte is already flagged).
-    #[inline(always)]
-    fn zero(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x & HIGH
-    }
-    let bad = |c: &[u8]| {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        // Bytes >= 0x80, or < 0x20 (control), or 0x7F, '"' or '\\'.
-        let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
-        (w | ctrl) & HIGH
-            | zero(w ^ (ONES * 0x7F))
-            | zero(w ^ (ONES * u64::from(b'"')))
-            | zero(w ^ (ONES * u64::from(b'\\')))
-            != 0
-    };
-    if s.len() < 8 {
-        // Padded with spaces (plain) to one word.
-        let mut w = [b' '; 8];
-        w[..s.len()].copy_from_slice(s);
-        return !bad(&w);
-    }
-    let mut chunks = s.chunks_exact(8);
-    if chunks.any(bad) {
-        return false;
-    }
-    // The last eight bytes (overlapping the words already checked) cover
-    // the rest.
-    !bad(&s[s.len() - 8..])
+    let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    // A byte's high bit ends up set when it is below 0x20 (the subtraction
+    // borrows), 0x7F or above (the addition carries into it, or it was
+    // set), or equal to '"' or '\\' (the xor gives zero, which borrows).
+    // Borrows and carries only cross into the next byte from a byte that
+    // is flagged itself, so the word is flagged exactly when a byte is.
+    let low = w.wrapping_sub(ONES * 0x20);
+    let high = w.wrapping_add(ONES);
+    let quote = (w ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let backslash = (w ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    (low | high | quote | backslash | w) & HIGH == 0
 }
 
 /// Two ASCII digits for every value below 100.
@@ -238,17 +254,14 @@ const DIGITS2: &[u8; 200] = b"\
 8081828384858687888990919293949596979899";
 
 /// Appends the decimal digits of `v`.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+#[inline]
+pub fn push_u64(out: &mut Vec<u8>, v: u64) {
     if v < 10 {
         out.push(b'0' + v as u8);
-        return;
-    }
-    if v < 100 {
+    } else if v < 100 {
         let d = v as usize * 2;
         out.extend_from_slice(&[DIGITS2[d], DIGITS2[d + 1]]);
-        return;
-    }
-    if v < 10_000 {
+    } else if v < 10_000 {
         // Fixed-size copies: no length computed at run time.
         let lo = (v % 100) as usize * 2;
         let hi = (v / 100) as usize;
@@ -258,20 +271,40 @@ pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
             let hi = hi * 2;
             out.extend_from_slice(&[DIGITS2[hi], DIGITS2[hi + 1], DIGITS2[lo], DIGITS2[lo + 1]]);
         }
-        return;
+    } else {
+        push_u64_long(out, v);
     }
+}
+
+/// [`push_u64`] for five digits and more: four digits per division.
+#[inline(never)]
+fn push_u64_long(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    while v >= 100 {
-        let d = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGITS2[d..d + 2]);
+    while v >= 10_000 {
+        let r = (v % 10_000) as usize;
+        v /= 10_000;
+        let (hi, lo) = (r / 100 * 2, r % 100 * 2);
+        buf[i - 4..i - 2].copy_from_slice(&DIGITS2[hi..hi + 2]);
+        buf[i - 2..i].copy_from_slice(&DIGITS2[lo..lo + 2]);
+        i -= 4;
     }
-    if v >= 10 {
-        let d = v as usize * 2;
+    let v = v as usize;
+    if v >= 100 {
+        let lo = v % 100 * 2;
+        buf[i - 2..i].copy_from_slice(&DIGITS2[lo..lo + 2]);
         i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGITS2[d..d + 2]);
+        if v >= 1000 {
+            let hi = v / 100 * 2;
+            buf[i - 2..i].copy_from_slice(&DIGITS2[hi..hi + 2]);
+            i -= 2;
+        } else {
+            i -= 1;
+            buf[i] = b'0' + (v / 100) as u8;
+        }
+    } else if v >= 10 {
+        buf[i - 2..i].copy_from_slice(&DIGITS2[v * 2..v * 2 + 2]);
+        i -= 2;
     } else {
         i -= 1;
         buf[i] = b'0' + v as u8;
@@ -280,73 +313,370 @@ pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Appends a timestamp as seconds with nine decimals.
+#[cfg(test)]
 fn push_ts(out: &mut Vec<u8>, ts: crate::Timestamp) {
-    if ts.secs < 0 {
+    push_secs(out, ts.secs);
+    push_nanos(out, ts.nanos);
+}
+
+/// The seconds of a timestamp (with a sign when negative).
+fn push_secs(out: &mut Vec<u8>, secs: i64) {
+    if secs < 0 {
         out.push(b'-');
     }
-    push_u64(out, ts.secs.unsigned_abs());
-    out.push(b'.');
-    let mut frac = [b'0'; 9];
-    let mut n = ts.nanos % 1_000_000_000;
-    frac[8] = b'0' + (n % 10) as u8;
+    push_u64(out, secs.unsigned_abs());
+}
+
+/// The point and nine decimals of a timestamp.
+#[cfg(test)]
+fn push_nanos(out: &mut Vec<u8>, nanos: u32) {
+    out.extend_from_slice(&nanos_text(nanos));
+}
+
+/// The point and nine decimals of a timestamp.
+fn nanos_text(nanos: u32) -> [u8; 10] {
+    let mut frac = [b'0'; 10];
+    frac[0] = b'.';
+    let mut n = nanos % 1_000_000_000;
+    frac[9] = b'0' + (n % 10) as u8;
     n /= 10;
     for k in (0..4).rev() {
         let d = (n % 100) as usize * 2;
         n /= 100;
-        frac[2 * k..2 * k + 2].copy_from_slice(&DIGITS2[d..d + 2]);
+        frac[1 + 2 * k..3 + 2 * k].copy_from_slice(&DIGITS2[d..d + 2]);
     }
-    out.extend_from_slice(&frac);
+    frac
 }
 
-type AddrPair = (std::net::SocketAddr, std::net::SocketAddr);
-type PrefixKey = (
-    u64,
-    std::net::SocketAddr,
-    std::net::SocketAddr,
-    u8,
-    bool,
-    Carrier,
-);
-
-/// Formatted `"src":…,"dst":…` text per flow direction: the last one used
-/// is checked first, then a table (cleared when it holds too many).
+/// A line under construction, written through an index: the vector is
+/// kept at its full length (the bytes after `pos` are scratch), so a piece
+/// is appended with one bounds-checked copy instead of a capacity check and
+/// a length update, and a number is stored as one 8-byte word, the index
+/// then moving by its digits only (what lies beyond is overwritten next).
 #[derive(Debug, Default)]
-pub(crate) struct AddrCache {
-    /// The start of the last JSON line (frame to version) and what it
-    /// was made from.
-    prefix_key: Option<PrefixKey>,
-    prefix: Vec<u8>,
-    last: Option<AddrPair>,
-    last_text: Vec<u8>,
-    table: foldhash::HashMap<AddrPair, Vec<u8>>,
-    /// The JSON from the `type` key to the `len` key (with it), by version
-    /// (3.1, 3.1.1, 5.0) and first byte; empty until used.
-    fixed: Vec<Vec<u8>>,
+pub(crate) struct LineBuf {
+    buf: Vec<u8>,
+    pos: usize,
 }
 
-/// Directions whose text is kept.
+impl LineBuf {
+    /// An empty buffer with room for `n` bytes.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        LineBuf {
+            buf: vec![0; n],
+            pos: 0,
+        }
+    }
+
+    /// What was written.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.pos]
+    }
+
+    /// Forgets what was written (the buffer stays).
+    pub(crate) fn clear(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Makes sure `n` more bytes fit.
+    #[inline(always)]
+    fn room(&mut self, n: usize) {
+        if self.buf.len() - self.pos < n {
+            self.grow(n);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        let want = (self.pos + n).max(self.buf.len() * 2).max(4096);
+        self.buf.resize(want, 0);
+    }
+
+    /// Appends `s`.
+    #[inline(always)]
+    pub(crate) fn put(&mut self, s: &[u8]) {
+        self.room(s.len());
+        self.buf[self.pos..self.pos + s.len()].copy_from_slice(s);
+        self.pos += s.len();
+    }
+}
+
+/// A cursor over room made beforehand ([`LineBuf::cursor`]): each piece is
+/// one bounds-checked copy and the index stays in a register.
+struct Cursor<'b> {
+    /// The room not written yet.
+    rest: &'b mut [u8],
+    /// Its length at the start.
+    room: usize,
+}
+
+impl Cursor<'_> {
+    /// Bytes written so far.
+    #[inline(always)]
+    fn written(&self) -> usize {
+        self.room - self.rest.len()
+    }
+
+    #[inline(always)]
+    fn put(&mut self, s: &[u8]) {
+        let (head, tail) = std::mem::take(&mut self.rest).split_at_mut(s.len());
+        head.copy_from_slice(s);
+        self.rest = tail;
+    }
+
+    /// Stores `d` whole and keeps its first `n` bytes.
+    #[inline(always)]
+    fn put_first<const N: usize>(&mut self, d: &[u8; N], n: usize) {
+        let rest = std::mem::take(&mut self.rest);
+        rest[..N].copy_from_slice(d);
+        self.rest = &mut rest[n..];
+    }
+
+    /// The digits of `v` (below 100,000) as one 8-byte store.
+    #[inline(always)]
+    fn put_num(&mut self, v: u32) {
+        let (d, n) = digits5(v);
+        self.put_first(&d, n);
+    }
+
+    /// The digits of any `v` as one 20-byte store.
+    #[inline]
+    fn put_u64(&mut self, v: u64) {
+        let (d, n) = digits20(v);
+        self.put_first(&d, n);
+    }
+}
+
+/// The decimal digits of `v`, left-aligned in twenty bytes, and how many
+/// there are.
+fn digits20(mut v: u64) -> ([u8; 20], usize) {
+    let mut d = [0u8; 20];
+    let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let mut i = n;
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        d[i - 2..i].copy_from_slice(&DIGITS2[r..r + 2]);
+        i -= 2;
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        d[i - 2..i].copy_from_slice(&DIGITS2[r..r + 2]);
+    } else {
+        d[i - 1] = b'0' + v as u8;
+    }
+    (d, n)
+}
+
+impl LineBuf {
+    /// A cursor with room for `n` bytes after what was written; what it
+    /// writes counts once [`advance`](Self::advance) is given its position.
+    #[inline(always)]
+    fn cursor(&mut self, n: usize) -> Cursor<'_> {
+        self.room(n);
+        let rest = &mut self.buf[self.pos..];
+        Cursor {
+            room: rest.len(),
+            rest,
+        }
+    }
+
+    #[inline(always)]
+    fn advance(&mut self, n: usize) {
+        self.pos += n;
+    }
+}
+
+/// The decimal digits of `v` (below 100,000), left-aligned in eight bytes,
+/// and how many there are.
+#[inline(always)]
+fn digits5(v: u32) -> ([u8; 8], usize) {
+    debug_assert!(v < 100_000);
+    let v = v as usize;
+    let mut d = [0u8; 8];
+    let n = if v < 10 {
+        d[0] = b'0' + v as u8;
+        1
+    } else if v < 100 {
+        d[..2].copy_from_slice(&DIGITS2[2 * v..2 * v + 2]);
+        2
+    } else if v < 1000 {
+        let lo = 2 * (v % 100);
+        d[0] = b'0' + (v / 100) as u8;
+        d[1..3].copy_from_slice(&DIGITS2[lo..lo + 2]);
+        3
+    } else if v < 10_000 {
+        let (hi, lo) = (2 * (v / 100), 2 * (v % 100));
+        d[..2].copy_from_slice(&DIGITS2[hi..hi + 2]);
+        d[2..4].copy_from_slice(&DIGITS2[lo..lo + 2]);
+        4
+    } else {
+        let (mid, lo) = (2 * (v / 100 % 100), 2 * (v % 100));
+        d[0] = b'0' + (v / 10_000 % 10) as u8;
+        d[1..3].copy_from_slice(&DIGITS2[mid..mid + 2]);
+        d[3..5].copy_from_slice(&DIGITS2[lo..lo + 2]);
+        5
+    };
+    (d, n)
+}
+
+/// What the start of a JSON line (frame to version) depends on besides
+/// the addresses: frame, protocol level, inferred, carrier.
+type PrefixKey = (u64, u8, bool, Carrier);
+
+/// Directions whose address text is kept.
 const ADDR_CACHE: usize = 4096;
 
-impl AddrCache {
-    /// Appends `"src":"…","dst":"…"` (without the leading comma).
-    fn push(&mut self, out: &mut Vec<u8>, src: std::net::SocketAddr, dst: std::net::SocketAddr) {
-        let key = (src, dst);
-        if self.last == Some(key) {
-            out.extend_from_slice(&self.last_text);
-            return;
+/// Two socket addresses hashed as two words (like the analyzer's flow key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AddrPair(std::net::SocketAddr, std::net::SocketAddr);
+
+impl std::hash::Hash for AddrPair {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(crate::analyzer::addr_word(&self.0));
+        h.write_u64(crate::analyzer::addr_word(&self.1));
+    }
+}
+
+/// The start of a JSON line (`{"frame":…` to the version and the flags
+/// that follow it), kept while the packets come from one record and
+/// direction, and the text of the addresses per direction (a table that
+/// is emptied when it holds too many).
+#[derive(Debug, Default)]
+struct Prefix {
+    /// What `text` was made from; `None` once the addresses changed.
+    key: Option<PrefixKey>,
+    text: LineBuf,
+    /// The seconds of the last timestamp written, and their text.
+    secs: Option<i64>,
+    secs_text: Vec<u8>,
+    /// The addresses last set and their index in `texts`.
+    last: Option<AddrPair>,
+    cur: usize,
+    index: foldhash::HashMap<AddrPair, usize>,
+    /// `"src":"…","dst":"…"` per direction.
+    texts: Vec<Vec<u8>>,
+}
+
+impl Prefix {
+    /// Makes `(src, dst)` the addresses of the next lines.
+    #[inline]
+    fn set_addrs(&mut self, src: std::net::SocketAddr, dst: std::net::SocketAddr) {
+        let key = AddrPair(src, dst);
+        if self.last != Some(key) {
+            self.switch(key);
         }
-        if self.table.len() >= ADDR_CACHE {
-            self.table.clear();
+    }
+
+    #[inline(never)]
+    fn switch(&mut self, key: AddrPair) {
+        if self.index.len() >= ADDR_CACHE {
+            self.index.clear();
+            self.texts.clear();
         }
-        let text = self.table.entry(key).or_insert_with(|| {
+        let texts = &mut self.texts;
+        self.cur = *self.index.entry(key).or_insert_with(|| {
             let mut t = Vec::with_capacity(64);
-            let _ = write!(t, "\"src\":\"{src}\",\"dst\":\"{dst}\"");
-            t
+            let _ = write!(t, "\"src\":\"{}\",\"dst\":\"{}\"", key.0, key.1);
+            texts.push(t);
+            texts.len() - 1
         });
-        out.extend_from_slice(text);
         self.last = Some(key);
-        self.last_text.clear();
-        self.last_text.extend_from_slice(text);
+        self.key = None;
+    }
+
+    /// The line start for the addresses last set.
+    #[inline(always)]
+    fn get(&mut self, p: &JsonPacket<'_>) -> &[u8] {
+        let key = (p.frame, version_level(p.version), p.inferred, p.carrier);
+        if self.key != Some(key) {
+            self.make(key, p.ts);
+        }
+        self.text.as_slice()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn make(&mut self, key: PrefixKey, ts: crate::Timestamp) {
+        let (frame, level, inferred, carrier) = key;
+        if self.secs != Some(ts.secs) {
+            self.secs_text.clear();
+            push_secs(&mut self.secs_text, ts.secs);
+            self.secs = Some(ts.secs);
+        }
+        let addrs = self.texts.get(self.cur).map_or(&[][..], |t| &t[..]);
+        self.text.clear();
+        let mut c = self.text.cursor(self.secs_text.len() + addrs.len() + 160);
+        c.put(b"{\"frame\":");
+        c.put_u64(frame);
+        c.put(b",\"ts\":");
+        c.put(&self.secs_text);
+        c.put(&nanos_text(ts.nanos));
+        c.put(b",");
+        c.put(addrs);
+        c.put(b",\"version\":");
+        c.put(&[b'0' + level]);
+        if inferred {
+            c.put(b",\"version_inferred\":true");
+        }
+        if carrier == Carrier::WebSocket {
+            c.put(b",\"carrier\":\"websocket\"");
+        }
+        let n = c.written();
+        self.text.advance(n);
+        self.key = Some(key);
+    }
+}
+
+/// Text reused from one JSON line to the next: the line start and the
+/// fixed header's fields per version and first byte.
+#[derive(Debug, Default)]
+pub(crate) struct AddrCache {
+    pre: Prefix,
+    fixed: FixedTable,
+    /// Lines written by the general (vector) writers, then copied.
+    pub(crate) scratch: Vec<u8>,
+    /// A line for [`format_packet`]'s callers, which write to a vector.
+    line: LineBuf,
+}
+
+impl AddrCache {
+    /// Makes `(src, dst)` the addresses of the next lines.
+    #[inline]
+    pub(crate) fn set_addrs(&mut self, src: std::net::SocketAddr, dst: std::net::SocketAddr) {
+        self.pre.set_addrs(src, dst);
+    }
+}
+
+/// The JSON from the `type` key to the `len` key (with it), by version
+/// (3.1, 3.1.1, 5.0) and first byte; empty until used.
+#[derive(Debug, Default)]
+struct FixedTable(Vec<Vec<u8>>);
+
+impl FixedTable {
+    /// `,"type":…,"mqtt":{` and the fixed header's fields up to `"len":`,
+    /// formatted once per version and first byte.
+    #[inline(always)]
+    fn get(&mut self, b0: u8, version: ProtocolVersion) -> &[u8] {
+        let i = (usize::from(version_level(version)) - 3) * 256 + usize::from(b0);
+        if self.0.get(i).is_none_or(|t| t.is_empty()) {
+            self.make(i, b0, version);
+        }
+        &self.0[i]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn make(&mut self, i: usize, b0: u8, version: ProtocolVersion) {
+        if self.0.is_empty() {
+            self.0 = vec![Vec::new(); 3 * 256];
+        }
+        let text = &mut self.0[i];
+        text.extend_from_slice(TYPE_PIECES[usize::from(b0 >> 4)].as_bytes());
+        let mut g = JsonFields::new(text, Payload::None);
+        fixed_fields(b0, version, &mut g);
+        g.key("len");
     }
 }
 
@@ -495,11 +825,12 @@ fn type_name(p: &PacketEvent<'_>) -> &'static str {
     TYPE_NAMES[(p.raw[0] >> 4) as usize]
 }
 
-fn level(p: &PacketEvent<'_>) -> u8 {
-    match p.version {
-        mqttkit_codec::ProtocolVersion::V3_1 => 3,
-        mqttkit_codec::ProtocolVersion::V3_1_1 => 4,
-        mqttkit_codec::ProtocolVersion::V5 => 5,
+/// The protocol level byte of a version.
+fn version_level(v: ProtocolVersion) -> u8 {
+    match v {
+        ProtocolVersion::V3_1 => 3,
+        ProtocolVersion::V3_1_1 => 4,
+        ProtocolVersion::V5 => 5,
     }
 }
 
@@ -512,61 +843,200 @@ fn json_packet_cached(
     out: &mut Vec<u8>,
     p: &PacketEvent<'_>,
     payload: Payload,
-    addrs: &mut AddrCache,
+    cache: &mut AddrCache,
 ) {
-    // Packets of one segment share everything up to the type.
-    let key = (
-        p.frame,
-        p.src,
-        p.dst,
-        level(p),
-        p.version_inferred,
-        p.carrier,
+    cache.set_addrs(p.src, p.dst);
+    let mut line = std::mem::take(&mut cache.line);
+    line.clear();
+    json_line(
+        &mut line,
+        cache,
+        &JsonPacket {
+            frame: p.frame,
+            ts: p.ts,
+            version: p.version,
+            inferred: p.version_inferred,
+            carrier: p.carrier,
+            raw: p.raw,
+            findings: p.findings,
+        },
+        payload,
     );
-    if addrs.prefix_key != Some(key) {
-        let mut pre = std::mem::take(&mut addrs.prefix);
-        pre.clear();
-        pre.extend_from_slice(b"{\"frame\":");
-        push_u64(&mut pre, p.frame);
-        pre.extend_from_slice(b",\"ts\":");
-        push_ts(&mut pre, p.ts);
-        pre.push(b',');
-        addrs.push(&mut pre, p.src, p.dst);
-        pre.extend_from_slice(b",\"version\":");
-        push_u64(&mut pre, u64::from(level(p)));
-        if p.version_inferred {
-            pre.extend_from_slice(b",\"version_inferred\":true");
+    out.extend_from_slice(line.as_slice());
+    cache.line = line;
+}
+
+/// What a JSON line is made of besides the addresses (set on the cache).
+pub(crate) struct JsonPacket<'a> {
+    pub frame: u64,
+    pub ts: crate::Timestamp,
+    pub version: ProtocolVersion,
+    pub inferred: bool,
+    pub carrier: Carrier,
+    pub raw: &'a [u8],
+    pub findings: &'a [crate::Finding],
+}
+
+/// Appends one packet's JSON line; the addresses are the ones last given
+/// to [`AddrCache::set_addrs`].
+#[inline(always)]
+pub(crate) fn json_line(
+    out: &mut LineBuf,
+    cache: &mut AddrCache,
+    p: &JsonPacket<'_>,
+    payload: Payload,
+) {
+    let pre = cache.pre.get(p);
+    if payload == Payload::None && p.findings.is_empty() {
+        if let Some(common) = Common::read(p.raw, p.version) {
+            let fixed = cache.fixed.get(p.raw[0], p.version);
+            let mut c = out.cursor(pre.len() + fixed.len() + common.room());
+            c.put(pre);
+            c.put(fixed);
+            common.write(&mut c);
+            c.put(b"},\"violations\":[]}\n");
+            let n = c.written();
+            out.advance(n);
+            return;
         }
-        if p.carrier == Carrier::WebSocket {
-            pre.extend_from_slice(b",\"carrier\":\"websocket\"");
+    }
+    out.put(pre);
+    cache.scratch.clear();
+    json_fields(
+        &mut cache.scratch,
+        &mut cache.fixed,
+        p.raw,
+        p.version,
+        payload,
+    );
+    if p.findings.is_empty() {
+        cache.scratch.extend_from_slice(b"},\"violations\":[]}\n");
+    } else {
+        json_findings(&mut cache.scratch, p.findings);
+    }
+    out.put(&cache.scratch);
+}
+
+/// The commonest packets, whose `mqtt` fields are written directly: a
+/// PUBLISH whose topic needs no escaping (and, under 5.0, with an empty
+/// property block) and an acknowledgement holding only a Packet
+/// Identifier, both with a Remaining Length of at most two bytes that
+/// matches the bytes present. Everything else goes through
+/// [`json_fields`]; the two agree byte for byte (tested).
+enum Common<'a> {
+    Publish {
+        len: u32,
+        topic: &'a [u8],
+        id: Option<u16>,
+        v5: bool,
+    },
+    Ack {
+        id: u16,
+    },
+}
+
+impl<'a> Common<'a> {
+    #[inline(always)]
+    fn read(raw: &'a [u8], version: ProtocolVersion) -> Option<Self> {
+        let (len, body) = match *raw {
+            [_, l, ref body @ ..] if l < 0x80 => (usize::from(l), body),
+            [_, l1, l2, ref body @ ..] if l1 >= 0x80 && l2 < 0x80 => {
+                (usize::from(l1 & 0x7F) | usize::from(l2) << 7, body)
+            }
+            _ => return None,
+        };
+        if body.len() != len {
+            return None;
         }
-        addrs.prefix = pre;
-        addrs.prefix_key = Some(key);
+        let b0 = raw[0];
+        match b0 >> 4 {
+            3 => {
+                let [t0, t1, ref rest @ ..] = *body else {
+                    return None;
+                };
+                let tl = usize::from(u16::from_be_bytes([t0, t1]));
+                let qos = (b0 >> 1) & 3 != 0;
+                let v5 = version == ProtocolVersion::V5;
+                let after = tl + if qos { 2 } else { 0 };
+                if rest.len() < after + usize::from(v5) {
+                    return None;
+                }
+                let (topic, rest) = rest.split_at(tl);
+                if (v5 && rest[after - tl] != 0) || !plain(topic) {
+                    return None;
+                }
+                Some(Common::Publish {
+                    len: len as u32,
+                    topic,
+                    id: qos.then(|| u16::from_be_bytes([rest[0], rest[1]])),
+                    v5,
+                })
+            }
+            4..=7 if len == 2 => Some(Common::Ack {
+                id: u16::from_be_bytes([body[0], body[1]]),
+            }),
+            _ => None,
+        }
     }
-    out.extend_from_slice(&addrs.prefix);
-    if addrs.fixed.is_empty() {
-        addrs.fixed = vec![Vec::new(); 3 * 256];
+
+    /// Room [`write`](Self::write) and the line's end need at most.
+    #[inline(always)]
+    fn room(&self) -> usize {
+        match self {
+            Common::Publish { topic, .. } => topic.len() + 128,
+            Common::Ack { .. } => 64,
+        }
     }
-    let table = &mut addrs.fixed[(usize::from(level(p)) - 3) * 256..][..256];
+
+    #[inline(always)]
+    fn write(&self, c: &mut Cursor<'_>) {
+        match *self {
+            Common::Publish { len, topic, id, v5 } => {
+                c.put_num(len);
+                c.put(b",\"topic_len\":");
+                c.put_num(topic.len() as u32);
+                c.put(b",\"topic\":\"");
+                c.put(topic);
+                // The closing quote goes with what follows.
+                if let Some(id) = id {
+                    c.put(b"\",\"msgid\":");
+                    c.put_num(u32::from(id));
+                    if v5 {
+                        c.put(b",\"property_len\":0,\"properties\":[]");
+                    }
+                } else if v5 {
+                    c.put(b"\",\"property_len\":0,\"properties\":[]");
+                } else {
+                    c.put(b"\"");
+                }
+            }
+            Common::Ack { id } => {
+                c.put(b"2,\"msgid\":");
+                c.put_num(u32::from(id));
+            }
+        }
+    }
+}
+
+/// The `mqtt` object's fields of any packet, through [`dissect_with`].
+#[inline(never)]
+fn json_fields(
+    out: &mut Vec<u8>,
+    fixed: &mut FixedTable,
+    raw: &[u8],
+    version: ProtocolVersion,
+    payload: Payload,
+) {
     let mut header = false;
     {
         let mut f = JsonFields::new(out, payload);
         dissect_with(
-            p.raw,
-            p.version,
+            raw,
+            version,
             payload != Payload::None,
             &mut f,
             |f, b0, len| {
-                // `,"type":…,"mqtt":{` and the fixed header's fields up to
-                // `"len":`, formatted once per version and first byte.
-                let text = &mut table[usize::from(b0)];
-                if text.is_empty() {
-                    text.extend_from_slice(TYPE_PIECES[usize::from(b0 >> 4)].as_bytes());
-                    let mut g = JsonFields::new(text, payload);
-                    fixed_fields(b0, p.version, &mut g);
-                    g.key("len");
-                }
-                f.out.extend_from_slice(text);
+                f.out.extend_from_slice(fixed.get(b0, version));
                 // `msgtype` was written: what follows needs a comma.
                 f.first[0] = false;
                 push_u64(f.out, u64::from(len));
@@ -576,10 +1046,14 @@ fn json_packet_cached(
     }
     if !header {
         // A truncated fixed header: no field was written.
-        out.extend_from_slice(TYPE_PIECES[(p.raw[0] >> 4) as usize].as_bytes());
+        out.extend_from_slice(TYPE_PIECES[(raw[0] >> 4) as usize].as_bytes());
     }
+}
+
+#[inline(never)]
+fn json_findings(out: &mut Vec<u8>, findings: &[crate::Finding]) {
     out.extend_from_slice(b"},\"violations\":[");
-    for (i, f) in p.findings.iter().enumerate() {
+    for (i, f) in findings.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -729,7 +1203,7 @@ mod tests {
             }
         }
         // One or two odd bytes anywhere in longer plain strings.
-        for n in 0..=25 {
+        for n in 0..=40 {
             let base = vec![b'a'; n];
             assert!(plain(&base));
             for at in 0..n {
@@ -798,5 +1272,162 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "\"a\\\"b\\\\c\\n\\u0001\u{fffd}\""
         );
+    }
+
+    /// The `mqtt` part written by the direct writer, when it takes the
+    /// packet, and by the general one.
+    fn common_and_general(raw: &[u8], v: ProtocolVersion) -> (Option<Vec<u8>>, Vec<u8>) {
+        let mut fixed = FixedTable::default();
+        let fast = Common::read(raw, v).map(|c| {
+            let f = fixed.get(raw[0], v).to_vec();
+            let mut line = LineBuf::default();
+            let mut cur = line.cursor(f.len() + c.room());
+            cur.put(&f);
+            c.write(&mut cur);
+            let n = cur.written();
+            line.advance(n);
+            line.as_slice().to_vec()
+        });
+        let mut general = Vec::new();
+        json_fields(&mut general, &mut fixed, raw, v, Payload::None);
+        (fast, general)
+    }
+
+    fn publish(
+        b0: u8,
+        topic: &[u8],
+        id: Option<u16>,
+        props: Option<&[u8]>,
+        payload: usize,
+    ) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+        body.extend_from_slice(topic);
+        if let Some(id) = id {
+            body.extend_from_slice(&id.to_be_bytes());
+        }
+        if let Some(p) = props {
+            body.extend_from_slice(p);
+        }
+        body.extend(std::iter::repeat_n(b'x', payload));
+        let mut raw = vec![b0];
+        let mut n = body.len();
+        loop {
+            let byte = (n & 0x7F) as u8;
+            n >>= 7;
+            if n == 0 {
+                raw.push(byte);
+                break;
+            }
+            raw.push(byte | 0x80);
+        }
+        raw.extend_from_slice(&body);
+        raw
+    }
+
+    #[test]
+    fn common_packets_written_directly_match_the_general_writer() {
+        let versions = [
+            ProtocolVersion::V3_1,
+            ProtocolVersion::V3_1_1,
+            ProtocolVersion::V5,
+        ];
+        let long = [b'a'; 40];
+        let topics: Vec<&[u8]> = vec![
+            b"",
+            b"a",
+            b"sensors/building-1/temp",
+            b"1234567",
+            b"12345678",
+            b"123456789",
+            b"123456789012345",
+            b"1234567890123456",
+            b"12345678901234567",
+            &long,
+            b"with \"quote\"",
+            b"back\\slash",
+            b"ctl\x01",
+            b"del\x7f",
+            "caf\u{e9}".as_bytes(),
+            b"\xff\xfe",
+            b"tab\there",
+        ];
+        let props: [Option<&[u8]>; 3] = [None, Some(&[0]), Some(&[3, 0x23, 0, 7])];
+        let mut taken = 0;
+        let mut total = 0;
+        for &v in &versions {
+            for b0 in 0x30..=0x3Fu8 {
+                for topic in &topics {
+                    for id in [None, Some(0), Some(9), Some(10_000), Some(65_535)] {
+                        for p in props {
+                            for payload in [0, 3, 130, 16_400] {
+                                let raw = publish(b0, topic, id, p, payload);
+                                // Whole, cut short, with a byte more.
+                                let mut longer = raw.clone();
+                                longer.push(0);
+                                for r in [&raw[..], &raw[..raw.len() - 1], &longer[..], &raw[..2]] {
+                                    let (fast, general) = common_and_general(r, v);
+                                    total += 1;
+                                    if let Some(fast) = fast {
+                                        taken += 1;
+                                        assert_eq!(
+                                            String::from_utf8_lossy(&fast),
+                                            String::from_utf8_lossy(&general),
+                                            "{v:?} {r:02x?}"
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for b0 in 0x40..=0x7Fu8 {
+                for body in [
+                    &[][..],
+                    &[0],
+                    &[0, 0],
+                    &[0x12, 0x34],
+                    &[0xFF, 0xFF, 0],
+                    &[0, 1, 0, 0],
+                ] {
+                    let mut raw = vec![b0, body.len() as u8];
+                    raw.extend_from_slice(body);
+                    let (fast, general) = common_and_general(&raw, v);
+                    total += 1;
+                    if let Some(fast) = fast {
+                        taken += 1;
+                        assert_eq!(fast, general, "{v:?} {raw:02x?}");
+                    }
+                }
+            }
+        }
+        assert!(taken > 15_000, "{taken} of {total}");
+        // Random bytes with a PUBLISH or acknowledgement first byte.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 24) as usize;
+            let mut raw: Vec<u8> = (0..len)
+                .map(|k| (x >> (k % 8 * 8)) as u8 ^ k as u8)
+                .collect();
+            if let Some(b) = raw.first_mut() {
+                *b = 0x30 + (*b % 0x50);
+            }
+            if raw.len() > 1 && x & 1 == 0 {
+                raw[1] = (raw.len() - 2) as u8;
+            }
+            if raw.len() > 3 && x & 2 == 0 {
+                raw[2] = 0;
+                raw[3] = (x >> 40) as u8 % 8;
+            }
+            let v = versions[(x >> 60) as usize % 3];
+            let (fast, general) = common_and_general(&raw, v);
+            if let Some(fast) = fast {
+                assert_eq!(fast, general, "{v:?} {raw:02x?}");
+            }
+        }
     }
 }

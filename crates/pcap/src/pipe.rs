@@ -12,7 +12,9 @@ use std::thread::JoinHandle;
 
 use mqttkit_codec::{PacketType, ProtocolVersion, Role};
 
-use crate::output::{format_notice, format_packet, Options};
+use crate::output::{
+    format_notice, format_packet, json_line, Format, JsonPacket, LineBuf, Options,
+};
 use crate::stats::Stats;
 use crate::{Carrier, Finding, Handler, Notice, PacketEvent, Timestamp};
 
@@ -114,8 +116,8 @@ impl PipeWriter {
         let (tx, rx) = sync_channel::<(u64, Batch)>(IN_FLIGHT);
         let rx = Arc::new(Mutex::new(rx));
         let (back_tx, back_rx) = sync_channel::<Batch>(IN_FLIGHT + formatters + 1);
-        let (done_tx, done_rx) = sync_channel::<(u64, Vec<u8>)>(IN_FLIGHT + formatters);
-        let (lines_tx, lines_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT + 2 * formatters);
+        let (done_tx, done_rx) = sync_channel::<(u64, LineBuf)>(IN_FLIGHT + formatters);
+        let (lines_tx, lines_rx) = sync_channel::<LineBuf>(IN_FLIGHT + 2 * formatters);
         let lines_rx = Arc::new(Mutex::new(lines_rx));
         let mut threads = Vec::with_capacity(formatters + 1);
         for _ in 0..formatters {
@@ -139,7 +141,7 @@ impl PipeWriter {
                         .lock()
                         .ok()
                         .and_then(|r| r.try_recv().ok())
-                        .unwrap_or_else(|| Vec::with_capacity(1 << 20));
+                        .unwrap_or_else(|| LineBuf::with_capacity(1 << 20));
                     format_batch(&mut line, &batch, &opts, &mut cache);
                     batch.clear();
                     let _ = back_tx.try_send(batch);
@@ -153,12 +155,12 @@ impl PipeWriter {
         drop(done_tx);
         threads.push(std::thread::spawn(move || -> io::Result<()> {
             // Formatted batches that arrived before their predecessors.
-            let mut waiting: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+            let mut waiting: BTreeMap<u64, LineBuf> = BTreeMap::new();
             let mut next = 0u64;
             for (seq, line) in done_rx {
                 waiting.insert(seq, line);
                 while let Some(mut line) = waiting.remove(&next) {
-                    out.write_all(&line)?;
+                    out.write_all(line.as_slice())?;
                     line.clear();
                     let _ = lines_tx.try_send(line);
                     next += 1;
@@ -278,12 +280,47 @@ impl Drop for PipeWriter {
 
 /// Appends the text or JSON lines of every entry of `batch` to `line`.
 fn format_batch(
-    line: &mut Vec<u8>,
+    line: &mut LineBuf,
     batch: &Batch,
     opts: &Options,
     cache: &mut crate::output::AddrCache,
 ) {
+    if opts.format == Format::Json {
+        // The addresses are looked at only when the packet's flow entry
+        // differs from the previous packet's (flow entries are per batch).
+        let mut flow = u32::MAX;
+        for e in &batch.entries {
+            match e {
+                Entry::Packet(it) => {
+                    if it.flow != flow {
+                        flow = it.flow;
+                        let (src, dst) = batch.flows[flow as usize];
+                        cache.set_addrs(src, dst);
+                    }
+                    let f = it.findings_start;
+                    let p = JsonPacket {
+                        frame: it.frame,
+                        ts: it.ts,
+                        version: it.version,
+                        inferred: it.inferred,
+                        carrier: it.carrier,
+                        raw: &batch.bytes[it.raw_start..it.raw_start + it.raw_len],
+                        findings: &batch.findings[f..f + it.findings_len as usize],
+                    };
+                    json_line(line, cache, &p, opts.payload);
+                }
+                Entry::Notice(n) => {
+                    cache.scratch.clear();
+                    format_notice(&mut cache.scratch, n, opts);
+                    line.put(&cache.scratch);
+                }
+            }
+        }
+        return;
+    }
+    let mut scratch = std::mem::take(&mut cache.scratch);
     for e in &batch.entries {
+        scratch.clear();
         match e {
             Entry::Packet(it) => {
                 let raw = &batch.bytes[it.raw_start..it.raw_start + it.raw_len];
@@ -303,9 +340,11 @@ fn format_batch(
                     packet: None,
                     findings: &batch.findings[f..f + it.findings_len as usize],
                 };
-                format_packet(line, &ev, opts, cache);
+                format_packet(&mut scratch, &ev, opts, cache);
             }
-            Entry::Notice(n) => format_notice(line, n, opts),
+            Entry::Notice(n) => format_notice(&mut scratch, n, opts),
         }
+        line.put(&scratch);
     }
+    cache.scratch = scratch;
 }

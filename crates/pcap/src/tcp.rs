@@ -48,7 +48,12 @@ pub struct Reassembler {
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: usize,
     cap: usize,
+    /// The start of the history ring: bytes at and beyond its length are
+    /// zero (it grows as the stream does instead of being zeroed whole).
     ring: Vec<u8>,
+    /// True once bytes were remembered since the start or the last gap
+    /// (until then retransmissions are not compared).
+    ring_live: bool,
     /// Total bytes delivered (and absolute offset of the end of history).
     delivered: u64,
     /// Bytes skipped in gaps.
@@ -67,6 +72,7 @@ impl Reassembler {
             pending_bytes: 0,
             cap,
             ring: Vec::new(),
+            ring_live: false,
             delivered: 0,
             gap_bytes: 0,
             acked: None,
@@ -266,10 +272,12 @@ impl Reassembler {
     /// Keeps the last [`HISTORY`] delivered bytes in a ring indexed by
     /// absolute offset modulo its size.
     fn remember(&mut self, data: &[u8]) {
-        if self.ring.is_empty() {
-            self.ring = vec![0; HISTORY];
+        if !self.ring_live {
+            // A fresh ring: every byte zero.
+            self.ring.clear();
+            self.ring.reserve_exact(HISTORY);
+            self.ring_live = true;
         }
-        let start = self.delivered;
         self.delivered += data.len() as u64;
         let keep = if data.len() > HISTORY {
             &data[data.len() - HISTORY..]
@@ -279,9 +287,18 @@ impl Reassembler {
         let first_abs = self.delivered - keep.len() as u64;
         let pos = (first_abs % HISTORY as u64) as usize;
         let n1 = keep.len().min(HISTORY - pos);
-        self.ring[pos..pos + n1].copy_from_slice(&keep[..n1]);
+        if self.ring.len() == pos {
+            // The usual case while the ring fills: the bytes go at its end.
+            self.ring.extend_from_slice(&keep[..n1]);
+        } else {
+            if self.ring.len() < pos + n1 {
+                // Zero up to where the bytes go (what a zeroed ring held).
+                self.ring.resize(pos + n1, 0);
+            }
+            self.ring[pos..pos + n1].copy_from_slice(&keep[..n1]);
+        }
+        // The rest wraps to the start (the ring is full length by now).
         self.ring[..keep.len() - n1].copy_from_slice(&keep[n1..]);
-        let _ = start;
     }
 
     fn ring_gap(&mut self) {
@@ -290,11 +307,12 @@ impl Reassembler {
         if let Some((abs, _)) = self.next {
             self.delivered = abs;
             self.ring.clear();
+            self.ring_live = false;
         }
     }
 
     fn compare_history(&self, start: i64, old_copy: &[u8], notes: &mut dyn FnMut(TcpNote)) {
-        if self.ring.is_empty() || start < 0 {
+        if !self.ring_live || start < 0 {
             return;
         }
         let lo = self.delivered.saturating_sub(HISTORY as u64) as i64;
@@ -303,7 +321,8 @@ impl Reassembler {
             if abs < lo || abs >= self.delivered as i64 {
                 continue;
             }
-            if self.ring[(abs as u64 % HISTORY as u64) as usize] != b {
+            let at = (abs as u64 % HISTORY as u64) as usize;
+            if self.ring.get(at).copied().unwrap_or(0) != b {
                 notes(TcpNote::DifferingRetransmission { offset: abs as u64 });
                 return;
             }
