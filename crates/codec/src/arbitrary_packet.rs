@@ -16,6 +16,7 @@
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 
+use crate::lazy::Lazy;
 use crate::packet::{
     Auth, ConnAck, Connect, Disconnect, Packet, PubResponse, Publish, RetainHandling, SubAck,
     Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe, Will,
@@ -447,7 +448,7 @@ impl ArbitraryPacket {
                     .as_ref()
                     .map(|w| ups(&w.properties.user_properties))
                     .unwrap_or_default();
-                f(&Packet::Connect(Connect {
+                f(&Packet::Connect(Lazy::new(&Connect {
                     protocol: self.version,
                     clean_start: c.clean_start,
                     keep_alive: c.keep_alive,
@@ -462,14 +463,14 @@ impl ArbitraryPacket {
                     }),
                     username: s(&c.username),
                     password: b(&c.password),
-                }))
+                })))
             }
             B::ConnAck(c) => {
                 let u = ups(&c.properties.user_properties);
                 f(&Packet::ConnAck(ConnAck {
                     session_present: c.session_present,
                     reason_code: c.reason_code,
-                    properties: c.properties.borrow(&u),
+                    properties: Lazy::new(&c.properties.borrow(&u)),
                 }))
             }
             B::Publish(p) => {
@@ -480,7 +481,7 @@ impl ArbitraryPacket {
                     retain: p.retain,
                     topic: &p.topic,
                     packet_id: p.packet_id,
-                    properties: p.properties.borrow(&u),
+                    properties: Lazy::new(&p.properties.borrow(&u)),
                     payload: &p.payload,
                 }))
             }

@@ -241,16 +241,17 @@ fn check_topics(p: &Packet<'_>, version: ProtocolVersion) {
         Packet::Publish(x) => {
             name_ok(x.topic);
             let v5 = p.connect_version().unwrap_or(version).is_v5();
+            let props = x.properties.get();
             assert!(
-                !x.topic.is_empty() || (v5 && x.properties.topic_alias.is_some()),
+                !x.topic.is_empty() || (v5 && props.topic_alias.is_some()),
                 "empty topic name"
             );
-            if let Some(t) = x.properties.response_topic {
+            if let Some(t) = props.response_topic {
                 name_ok(t);
             }
         }
         Packet::Connect(c) => {
-            if let Some(w) = &c.will {
+            if let Some(w) = &c.get().will {
                 name_ok(w.topic);
                 assert!(!w.topic.is_empty(), "empty will topic");
                 if let Some(t) = w.properties.response_topic {

@@ -36,6 +36,7 @@
 pub mod arbitrary_packet;
 pub mod error;
 pub mod fuzz_targets;
+pub mod lazy;
 pub mod list;
 mod owned;
 mod packet;
@@ -50,6 +51,7 @@ mod types;
 pub mod varint;
 
 pub use error::{rules, DecodeError, EncodeError, ErrorKind, Rule, Violation, Violations};
+pub use lazy::{FromWire, Lazy};
 pub use list::List;
 pub use owned::OwnedPacket;
 pub use packet::{

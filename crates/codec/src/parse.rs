@@ -69,6 +69,28 @@ impl Sink for Lenient {
     }
 }
 
+/// Drops every violation: for reading again bytes that decoded before
+/// (see [`crate::lazy`]), where the violations were reported then.
+pub(crate) struct Ignore;
+
+impl Sink for Ignore {
+    const STRICT: bool = false;
+    #[inline(always)]
+    fn record(&mut self, _offset: usize, _rule: &'static Rule, _version: ProtocolVersion) {}
+}
+
+impl Cx<Ignore> {
+    /// A context for reading validated bytes again.
+    pub(crate) fn ignoring(version: ProtocolVersion, at: &[u8]) -> Self {
+        Cx {
+            version,
+            from: None,
+            base: at.as_ptr() as usize,
+            sink: Ignore,
+        }
+    }
+}
+
 /// Decoding context: version, direction, the sink, and the start of the
 /// packet (to turn slice positions into offsets).
 pub(crate) struct Cx<S> {

@@ -7,7 +7,7 @@ use crate::error::{rules, Rule};
 use crate::list::{put_bin, wire_str, Item, List};
 use crate::parse::{self, fail, Cx, PResult, Sink};
 use crate::topic;
-use crate::types::QoS;
+use crate::types::{ProtocolVersion, QoS};
 use crate::varint;
 
 /// Property identifiers (5.0 §2.2.2.2).
@@ -526,15 +526,26 @@ pub(crate) trait PropertySet<'a>: Default {
 }
 
 /// Parses a property block (length + properties) into `P`.
+#[inline]
 pub(crate) fn parse_set<'a, S: Sink, P: PropertySet<'a>>(
     input: &'a [u8],
     cx: &mut Cx<S>,
 ) -> PResult<'a, P> {
+    let (rest, (set, _)) = parse_set_block(input, cx)?;
+    Ok((rest, set))
+}
+
+/// [`parse_set`], also giving the block's bytes (without the length
+/// prefix) for a [`Lazy`](crate::Lazy) set.
+pub(crate) fn parse_set_block<'a, S: Sink, P: PropertySet<'a>>(
+    input: &'a [u8],
+    cx: &mut Cx<S>,
+) -> PResult<'a, (P, &'a [u8])> {
     let mut set = P::default();
     let (rest, len) = parse::vbi(input, cx)?;
     let len = len as usize;
     if len == 0 {
-        return Ok((rest, set));
+        return Ok((rest, (set, &rest[..0])));
     }
     let Some(block) = rest.get(..len) else {
         return fail(input, &rules::PROPERTY_LENGTH);
@@ -563,7 +574,35 @@ pub(crate) fn parse_set<'a, S: Sink, P: PropertySet<'a>>(
         }
         i = next;
     }
-    Ok((after, set))
+    Ok((after, (set, block)))
+}
+
+/// A set of 5.0 properties: what a [`Lazy`](crate::Lazy) property block
+/// reads into. Implemented by every `…Properties` type of this module and
+/// by nothing else.
+pub trait PropertyBlock<'a>: crate::lazy::FromWire<'a> + Default + sealed::Sealed {
+    /// True when no property is set.
+    fn is_empty(&self) -> bool;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Reads a property block (without its length prefix) that decoded into a
+/// `P` before, giving the same `P` (see [`crate::lazy`]).
+pub(crate) fn read_block<'a, P: PropertySet<'a>>(block: &'a [u8]) -> P {
+    let mut cx = Cx::ignoring(ProtocolVersion::V5, block);
+    let mut set = P::default();
+    let mut i = block;
+    while let Ok((next, p)) = parse_one(i, &mut cx) {
+        // Later duplicates and properties the packet does not allow were
+        // reported (or refused) when the block was first decoded; the
+        // first copy is the one kept then and now.
+        let _ = set.accept(p, block);
+        i = next;
+    }
+    set
 }
 
 /// Walks a validated property block to the next property with identifier
@@ -672,6 +711,22 @@ macro_rules! property_set {
             #[inline]
             pub fn is_empty(&self) -> bool {
                 true $( && self.$field.is_none() )* $( && self.$lfield.is_empty() )*
+            }
+        }
+
+        impl<'a> PropertyBlock<'a> for $name<'a> {
+            #[inline]
+            fn is_empty(&self) -> bool {
+                $name::is_empty(self)
+            }
+        }
+
+        impl<'a> sealed::Sealed for $name<'a> {}
+
+        impl<'a> crate::lazy::FromWire<'a> for $name<'a> {
+            #[inline]
+            fn from_wire(block: &'a [u8], _: ProtocolVersion) -> Self {
+                read_block(block)
             }
         }
 

@@ -43,11 +43,12 @@ pub fn mixed(v: ProtocolVersion, n: usize) -> Vec<u8> {
         Subscription::new("alerts/#", QoS::AtMostOnce),
     ];
     let payload = [7u8; 32];
+    let connect = Connect::new(v, "bench-client-0001");
     let mut out = Vec::new();
     for i in 0..n {
         let id = (i % 65535 + 1) as u16;
         let p = match i % 5 {
-            0 => Packet::Connect(Connect::new(v, "bench-client-0001")),
+            0 => Packet::Connect((&connect).into()),
             1 => Packet::Subscribe(Subscribe::new(id, &subs)),
             2 => {
                 let mut p = Publish::new(TOPIC, &payload);

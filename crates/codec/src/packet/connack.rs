@@ -4,6 +4,7 @@ use bytes::BufMut;
 
 use super::{ensure, props_len, write_props};
 use crate::error::{rules, EncodeError};
+use crate::lazy::Lazy;
 use crate::parse::{self, Cx, PResult, Sink};
 use crate::properties::{self, ConnAckProperties};
 use crate::reason::ConnectReasonCode;
@@ -21,9 +22,9 @@ pub struct ConnAck<'a> {
     /// 5.0 properties (empty in 3.x).
     #[cfg_attr(
         feature = "serde",
-        serde(skip_serializing_if = "ConnAckProperties::is_empty")
+        serde(skip_serializing_if = "Lazy::is_empty")
     )]
-    pub properties: ConnAckProperties<'a>,
+    pub properties: Lazy<'a, ConnAckProperties<'a>>,
 }
 
 impl<'a> ConnAck<'a> {
@@ -32,7 +33,7 @@ impl<'a> ConnAck<'a> {
         ConnAck {
             session_present,
             reason_code,
-            properties: ConnAckProperties::default(),
+            properties: Lazy::none(),
         }
     }
 
@@ -61,9 +62,11 @@ impl<'a> ConnAck<'a> {
             &rules::CONNACK_SESSION_PRESENT_ON_ERROR,
         )?;
         let (i, properties) = if cx.v5() {
-            properties::parse_set(i, cx)?
+            let (i, (_, block)): (_, (ConnAckProperties<'a>, _)) =
+                properties::parse_set_block(i, cx)?;
+            (i, Lazy::wire(block, ProtocolVersion::V5))
         } else {
-            (i, ConnAckProperties::default())
+            (i, Lazy::none())
         };
         Ok((
             i,
@@ -90,7 +93,7 @@ impl<'a> ConnAck<'a> {
             &rules::CONNACK_SESSION_PRESENT_ON_ERROR,
             v,
         )?;
-        Ok(2 + props_len(&self.properties, v)?)
+        Ok(2 + props_len(&self.properties.get(), v)?)
     }
 
     pub(crate) fn write<B: BufMut>(&self, v: ProtocolVersion, buf: &mut B) {
@@ -101,6 +104,6 @@ impl<'a> ConnAck<'a> {
             self.reason_code.to_v3().unwrap_or(0)
         };
         buf.put_u8(code);
-        write_props(&self.properties, v, buf);
+        write_props(&self.properties.get(), v, buf);
     }
 }

@@ -3,6 +3,7 @@
 use bytes::BufMut;
 
 use super::{ensure, props_len, write_props};
+use crate::lazy::FromWire;
 use crate::error::{rules, EncodeError};
 use crate::list::put_bin;
 use crate::parse::{self, fail, Cx, PResult, Sink};
@@ -64,6 +65,13 @@ const WILL: u8 = 0x04;
 const WILL_RETAIN: u8 = 0x20;
 const PASSWORD: u8 = 0x40;
 const USERNAME: u8 = 0x80;
+
+impl<'a> FromWire<'a> for Connect<'a> {
+    #[inline]
+    fn from_wire(body: &'a [u8], version: ProtocolVersion) -> Self {
+        Self::read_again(body, version)
+    }
+}
 
 impl<'a> Connect<'a> {
     /// A CONNECT with the given version and client id, clean start, keep
@@ -148,6 +156,16 @@ impl<'a> Connect<'a> {
             username,
             password,
         })
+    }
+
+    /// Reads a CONNECT body that decoded before (see [`crate::lazy`]).
+    fn read_again(body: &'a [u8], version: ProtocolVersion) -> Self {
+        match Self::decode(body, &mut Cx::ignoring(version, body)) {
+            Ok((_, c)) => c,
+            // Unreachable: the same bytes decoded before, and decoding is
+            // deterministic. A harmless value rather than a panic.
+            Err(_) => Connect::new(version, ""),
+        }
     }
 
     pub(crate) fn decode<S: Sink>(input: &'a [u8], cx: &mut Cx<S>) -> PResult<'a, Self> {

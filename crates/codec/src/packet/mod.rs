@@ -23,6 +23,7 @@ pub use subscribe::{RetainHandling, SubAck, Subscribe, Subscription, Subscriptio
 pub use unsubscribe::{UnsubAck, Unsubscribe};
 
 use crate::error::{rules, DecodeError, EncodeError, Rule, Violation};
+use crate::lazy::Lazy;
 use crate::parse::{read_vbi, Cx, Fail, PResult, Sink, Strict, Vbi};
 use crate::types::{PacketType, ProtocolVersion, Role};
 use crate::varint;
@@ -34,7 +35,9 @@ use crate::varint;
 #[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "UPPERCASE"))]
 #[allow(missing_docs)]
 pub enum Packet<'a> {
-    Connect(Connect<'a>),
+    /// CONNECT, read on demand ([`Lazy::get`]): it is the largest packet
+    /// and a connection sends it once.
+    Connect(Lazy<'a, Connect<'a>>),
     #[cfg_attr(feature = "serde", serde(rename = "CONNACK"))]
     ConnAck(ConnAck<'a>),
     Publish(Publish<'a>),
@@ -85,7 +88,7 @@ impl<'a> Packet<'a> {
     /// The version a CONNECT announces; `None` for other packets.
     pub fn connect_version(&self) -> Option<ProtocolVersion> {
         match self {
-            Packet::Connect(c) => Some(c.protocol),
+            Packet::Connect(c) => Some(c.get().protocol),
             _ => None,
         }
     }
@@ -109,7 +112,7 @@ impl<'a> Packet<'a> {
     fn lengths(&self, version: ProtocolVersion) -> Result<(usize, usize), EncodeError> {
         let v = self.connect_version().unwrap_or(version);
         let body = match self {
-            Packet::Connect(p) => p.body_len()?,
+            Packet::Connect(p) => p.get().body_len()?,
             Packet::ConnAck(p) => p.body_len(v)?,
             Packet::Publish(p) => p.body_len(v)?,
             Packet::PubAck(p) => p.body_len(v)?,
@@ -164,7 +167,7 @@ impl<'a> Packet<'a> {
         head[1..n].copy_from_slice(&len[..n - 1]);
         buf.put_slice(&head[..n]);
         match self {
-            Packet::Connect(p) => p.write(buf),
+            Packet::Connect(p) => p.get().write(buf),
             Packet::ConnAck(p) => p.write(v, buf),
             Packet::Publish(_) => {}
             Packet::PubAck(p) => p.write(v, buf),
@@ -446,8 +449,8 @@ fn general<'a, S: Sink>(
     if S::STRICT && minimal && cx.from != Some(Role::Server) {
         match hdr.byte0 {
             0x10 => {
-                if let Some(c) = connect::Connect::decode_plain(body) {
-                    return Ok(Packet::Connect(c));
+                if connect::Connect::decode_plain(body).is_some() {
+                    return Ok(Packet::Connect(Lazy::wire(body, cx.version)));
                 }
             }
             0x82 => {
@@ -522,7 +525,13 @@ fn decode_body<'a, S: Sink>(
             publish::Publish::decode(body, flags, packet, cx),
             Packet::Publish,
         )?,
-        PacketType::Connect => wrap(connect::Connect::decode(body, cx), Packet::Connect)?,
+        PacketType::Connect => {
+            let (rest, c) = connect::Connect::decode(body, cx)?;
+            if !rest.is_empty() {
+                cx.report(rest, trailing_rule(&c))?;
+            }
+            (&body[body.len()..], Packet::Connect(Lazy::wire(body, cx.version)))
+        }
         PacketType::ConnAck => wrap(connack::ConnAck::decode(body, cx), Packet::ConnAck)?,
         PacketType::PubAck => wrap(ack::decode(body, cx, &rules::PUBACK_REASON), Packet::PubAck)?,
         PacketType::PubRec => wrap(ack::decode(body, cx, &rules::PUBREC_REASON), Packet::PubRec)?,
@@ -546,19 +555,17 @@ fn decode_body<'a, S: Sink>(
         PacketType::Auth => wrap(auth::Auth::decode(body, cx), Packet::Auth)?,
     };
     if !rest.is_empty() {
-        cx.report(rest, trailing_rule(&p))?;
+        cx.report(rest, &rules::TRAILING_BYTES)?;
     }
     Ok(p)
 }
 
 /// Bytes after CONNECT's last field break the rule of the flag that said
 /// there was no further field.
-fn trailing_rule(p: &Packet<'_>) -> &'static Rule {
-    match p {
-        Packet::Connect(c) if c.username.is_none() && c.password.is_none() => {
-            &rules::USERNAME_ABSENT
-        }
-        Packet::Connect(c) if c.password.is_none() => &rules::PASSWORD_ABSENT,
+fn trailing_rule(c: &Connect<'_>) -> &'static Rule {
+    match (c.username, c.password) {
+        (None, None) => &rules::USERNAME_ABSENT,
+        (_, None) => &rules::PASSWORD_ABSENT,
         _ => &rules::TRAILING_BYTES,
     }
 }

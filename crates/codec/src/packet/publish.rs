@@ -5,6 +5,7 @@ use bytes::BufMut;
 use super::put;
 use super::{ensure, props_len, write_props};
 use crate::error::{rules, EncodeError};
+use crate::lazy::Lazy;
 use crate::parse::{self, Cx, PResult, Sink};
 use crate::properties::{self, PublishProperties};
 use crate::topic;
@@ -28,9 +29,9 @@ pub struct Publish<'a> {
     /// 5.0 properties (empty in 3.x).
     #[cfg_attr(
         feature = "serde",
-        serde(skip_serializing_if = "PublishProperties::is_empty")
+        serde(skip_serializing_if = "Lazy::is_empty")
     )]
-    pub properties: PublishProperties<'a>,
+    pub properties: Lazy<'a, PublishProperties<'a>>,
     /// The application payload.
     #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_bytes::bytes"))]
     pub payload: &'a [u8],
@@ -45,7 +46,7 @@ impl<'a> Publish<'a> {
             retain: false,
             topic,
             packet_id: None,
-            properties: PublishProperties::default(),
+            properties: Lazy::none(),
             payload,
         }
     }
@@ -98,7 +99,7 @@ impl<'a> Publish<'a> {
             retain: flags & 0x01 != 0,
             topic,
             packet_id,
-            properties: PublishProperties::default(),
+            properties: Lazy::none(),
             payload: &body[payload_at..],
         })
     }
@@ -140,7 +141,11 @@ impl<'a> Publish<'a> {
             retain: flags & 0x01 != 0,
             topic,
             packet_id,
-            properties: short_properties(&body[fixed + 1..end])?,
+            properties: {
+                let block = &body[fixed + 1..end];
+                short_properties(block)?;
+                Lazy::wire(block, ProtocolVersion::V5)
+            },
             payload: &body[end..],
         })
     }
@@ -177,7 +182,8 @@ impl<'a> Publish<'a> {
             (i, None)
         };
         let (i, properties) = if v5 {
-            let (r, p): (_, PublishProperties<'a>) = properties::parse_set(i, cx)?;
+            let (r, (p, block)): (_, (PublishProperties<'a>, _)) =
+                properties::parse_set_block(i, cx)?;
             cx.check(
                 topic_at.starts_with(&[0, 0]) && p.topic_alias.is_none(),
                 topic_at,
@@ -190,9 +196,9 @@ impl<'a> Publish<'a> {
                     &rules::CLIENT_PUBLISH_SUBSCRIPTION_ID,
                 )?;
             }
-            (r, p)
+            (r, Lazy::wire(block, ProtocolVersion::V5))
         } else {
-            (i, PublishProperties::default())
+            (i, Lazy::none())
         };
         let payload = i;
         Ok((
@@ -229,10 +235,11 @@ impl<'a> Publish<'a> {
                 return Err(EncodeError::new(r, v));
             }
         }
+        let props = self.properties.get();
         if self.topic.is_empty() {
             if v.is_v5() {
                 ensure(
-                    self.properties.topic_alias.is_none(),
+                    props.topic_alias.is_none(),
                     &rules::EMPTY_TOPIC_WITHOUT_ALIAS,
                     v,
                 )?;
@@ -241,10 +248,10 @@ impl<'a> Publish<'a> {
             }
         }
         if !v.is_v5() {
-            ensure(!self.properties.is_empty(), &rules::VERSION_FEATURE, v)?;
+            ensure(!props.is_empty(), &rules::VERSION_FEATURE, v)?;
         }
         let id = if self.qos == QoS::AtMostOnce { 0 } else { 2 };
-        Ok(2 + self.topic.len() + id + props_len(&self.properties, v)? + self.payload.len())
+        Ok(2 + self.topic.len() + id + props_len(&props, v)? + self.payload.len())
     }
 
     /// Checks and writes the whole packet (fixed header included); the
@@ -363,7 +370,7 @@ impl<'a> Publish<'a> {
         if let Some(id) = self.packet_id {
             buf.put_u16(id);
         }
-        write_props(&self.properties, v, buf);
+        write_props(&self.properties.get(), v, buf);
         buf.put_slice(self.payload);
         Ok(total)
     }
@@ -416,7 +423,16 @@ fn short_properties<'a>(mut b: &[u8]) -> Option<PublishProperties<'a>> {
 /// three are or-ed as addresses, and a list is empty when it borrows
 /// nothing (see `List::raw_len`).
 #[inline(always)]
-fn no_properties(p: &PublishProperties<'_>) -> bool {
+fn no_properties(p: &Lazy<'_, PublishProperties<'_>>) -> bool {
+    match p.wire_bytes() {
+        Some(block) => block.is_empty(),
+        None => no_built_properties(&p.get()),
+    }
+}
+
+/// [`no_properties`] for a set built by the caller.
+#[inline(always)]
+fn no_built_properties(p: &PublishProperties<'_>) -> bool {
     let addr = |s: Option<&[u8]>| s.map_or(0, |s| s.as_ptr() as usize);
     let strings = addr(p.response_topic.map(str::as_bytes))
         | addr(p.correlation_data)
