@@ -4,8 +4,9 @@
 //! them by statement id.
 
 use mqttkit_codec::{
-    Auth, AuthReasonCode, ConnAck, ConnectReasonCode, Decoder, OwnedPacket, Packet,
-    ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish, QoS, Role,
+    Auth, AuthReasonCode, ConnAck, ConnAckProperties, ConnectReasonCode, Decoder, Lazy,
+    OwnedPacket, Packet, ProtocolVersion, PubAck, PubComp, PubRec, PubRel, Publish,
+    PublishProperties, QoS, Role,
 };
 use mqttkit_model::{Client, ClientConfig, ClientError, ClientEvent, CloseReason};
 
@@ -265,8 +266,12 @@ pub fn keep_alive_ping(v: ProtocolVersion) {
 /// client's own.
 pub fn server_keep_alive(v: ProtocolVersion) {
     let mut p = Pair::new(cfg(v));
+    let props = ConnAckProperties {
+        server_keep_alive: Some(3),
+        ..Default::default()
+    };
     let mut ack = ConnAck::new(false, ConnectReasonCode::Success);
-    ack.properties.server_keep_alive = Some(3);
+    ack.properties = Lazy::new(&props);
     p.connect_with(ack);
     assert_eq!(p.c.next_deadline(), Some(p.now + 3_000));
     p.advance(3_000);
@@ -415,10 +420,12 @@ pub fn discard_state_without_session(v: ProtocolVersion) {
 }
 
 /// A 5.0 client connected to a server whose CONNACK carries `props`.
-fn limited(set: impl FnOnce(&mut ConnAck<'static>)) -> Pair {
+fn limited(set: impl FnOnce(&mut ConnAckProperties<'static>)) -> Pair {
     let mut p = Pair::new(cfg(ProtocolVersion::V5));
+    let mut props = ConnAckProperties::default();
+    set(&mut props);
     let mut ack = ConnAck::new(false, ConnectReasonCode::Success);
-    set(&mut ack);
+    ack.properties = Lazy::new(&props);
     p.connect_with(ack);
     assert!(p.c.is_connected());
     p
@@ -426,7 +433,7 @@ fn limited(set: impl FnOnce(&mut ConnAck<'static>)) -> Pair {
 
 /// MQTT-3.2.2-11: never above the Server's Maximum QoS.
 pub fn respects_maximum_qos() {
-    let mut p = limited(|a| a.properties.maximum_qos = Some(QoS::AtLeastOnce));
+    let mut p = limited(|a| a.maximum_qos = Some(QoS::AtLeastOnce));
     assert_eq!(
         p.c.publish("t", b"x", QoS::ExactlyOnce, false, p.now),
         Err(ClientError::QoSNotSupported)
@@ -440,7 +447,7 @@ pub fn respects_maximum_qos() {
 
 /// MQTT-3.2.2-14: no RETAIN after Retain Available 0.
 pub fn respects_retain_available() {
-    let mut p = limited(|a| a.properties.retain_available = Some(false));
+    let mut p = limited(|a| a.retain_available = Some(false));
     assert_eq!(
         p.c.publish("t", b"x", QoS::AtMostOnce, true, p.now),
         Err(ClientError::RetainNotSupported)
@@ -450,7 +457,7 @@ pub fn respects_retain_available() {
 
 /// MQTT-3.2.2-15: nothing larger than the Server's Maximum Packet Size.
 pub fn respects_maximum_packet_size() {
-    let mut p = limited(|a| a.properties.maximum_packet_size = Some(100));
+    let mut p = limited(|a| a.maximum_packet_size = Some(100));
     assert_eq!(
         p.c.publish("t", &[0u8; 200], QoS::AtMostOnce, false, p.now),
         Err(ClientError::PacketTooLarge)
@@ -471,7 +478,7 @@ fn aliases_sent(p: &mut Pair) -> Vec<(String, Option<u16>)> {
     p.sent()
         .iter()
         .filter_map(|x| match x.packet() {
-            Packet::Publish(pb) => Some((pb.topic.to_owned(), pb.properties.topic_alias)),
+            Packet::Publish(pb) => Some((pb.topic.to_owned(), pb.properties.get().topic_alias)),
             _ => None,
         })
         .collect()
@@ -479,7 +486,7 @@ fn aliases_sent(p: &mut Pair) -> Vec<(String, Option<u16>)> {
 
 /// MQTT-3.2.2-17 / MQTT-3.3.2-9: aliases stay within the Server's maximum.
 pub fn aliases_within_server_maximum() {
-    let mut p = limited(|a| a.properties.topic_alias_maximum = Some(2));
+    let mut p = limited(|a| a.topic_alias_maximum = Some(2));
     for t in ["a", "b", "c", "a", "c", "b"] {
         p.c.publish(t, b"x", QoS::AtMostOnce, false, p.now).unwrap();
     }
@@ -505,7 +512,7 @@ pub fn aliases_within_server_maximum() {
 /// MQTT-3.2.2-18: no Topic Alias when the Server allows none.
 pub fn no_aliases_without_server_maximum() {
     for max in [None, Some(0)] {
-        let mut p = limited(|a| a.properties.topic_alias_maximum = max);
+        let mut p = limited(|a| a.topic_alias_maximum = max);
         for t in ["a", "a", "b"] {
             p.c.publish(t, b"x", QoS::AtMostOnce, false, p.now).unwrap();
         }
@@ -525,8 +532,12 @@ pub fn accepts_aliases_up_to_own_maximum() {
     let mut p = Pair::new(c);
     p.connect(false);
     for (topic, alias) in [("x/1", 1), ("x/3", 3), ("", 1), ("", 3)] {
+        let props = PublishProperties {
+            topic_alias: Some(alias),
+            ..Default::default()
+        };
         let mut pb = Publish::new(topic, b"m");
-        pb.properties.topic_alias = Some(alias);
+        pb.properties = Lazy::new(&props);
         p.server(Packet::Publish(pb));
     }
     let topics: Vec<String> = p
@@ -539,8 +550,12 @@ pub fn accepts_aliases_up_to_own_maximum() {
         .collect();
     assert_eq!(topics, ["x/1", "x/3", "x/1", "x/3"]);
     // Above the declared maximum: the Server broke the rule.
+    let props = PublishProperties {
+        topic_alias: Some(4),
+        ..Default::default()
+    };
     let mut pb = Publish::new("x/4", b"m");
-    pb.properties.topic_alias = Some(4);
+    pb.properties = Lazy::new(&props);
     p.server(Packet::Publish(pb));
     assert_eq!(p.sent_types(), ["DISCONNECT"]);
 }
@@ -548,7 +563,7 @@ pub fn accepts_aliases_up_to_own_maximum() {
 /// MQTT-3.3.4-7: in-flight QoS 1/2 PUBLISHes stay within the Server's
 /// Receive Maximum; the rest wait for acknowledgements.
 pub fn respects_receive_maximum() {
-    let mut p = limited(|a| a.properties.receive_maximum = Some(2));
+    let mut p = limited(|a| a.receive_maximum = Some(2));
     let ids: Vec<u16> = (0..5u8)
         .map(|i| {
             p.c.publish("t", &[i], QoS::AtLeastOnce, false, p.now)
@@ -571,7 +586,7 @@ pub fn respects_receive_maximum() {
 
 /// MQTT-3.3.4-8: a full Receive Maximum holds back no other packet.
 pub fn receive_maximum_does_not_block_others() {
-    let mut p = limited(|a| a.properties.receive_maximum = Some(1));
+    let mut p = limited(|a| a.receive_maximum = Some(1));
     p.c.publish("t", b"1", QoS::AtLeastOnce, false, p.now)
         .unwrap();
     p.c.publish("t", b"2", QoS::AtLeastOnce, false, p.now)
@@ -678,8 +693,12 @@ pub fn reauthentication_same_method() {
     let mut p = auth_client("m1");
     p.c.connect(p.now);
     p.sent();
+    let props = ConnAckProperties {
+        authentication_method: Some("m1"),
+        ..Default::default()
+    };
     let mut ack = ConnAck::new(false, ConnectReasonCode::Success);
-    ack.properties.authentication_method = Some("m1");
+    ack.properties = Lazy::new(&props);
     p.server(Packet::ConnAck(ack));
     assert!(p.c.is_connected());
     p.c.reauthenticate(b"again", p.now).unwrap();

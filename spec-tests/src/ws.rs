@@ -6,7 +6,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use mqttkit_broker::model::{Broker, Config};
 use mqttkit_broker::Builder;
-use mqttkit_codec::{Connect, Decoder, Packet, ProtocolVersion, QoS, Subscribe, Subscription};
+use mqttkit_codec::{
+    Connect, Decoder, Lazy, Packet, ProtocolVersion, QoS, Subscribe, Subscription,
+};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -59,7 +61,7 @@ pub fn session(v: ProtocolVersion) -> WsSession {
             .and_then(|h| h.to_str().ok())
             .map(str::to_owned);
 
-        let connect = encode(Packet::Connect(Connect::new(v, "ws-client")), v);
+        let connect = encode(Packet::Connect(Lazy::new(&Connect::new(v, "ws-client"))), v);
         let (a, b) = connect.split_at(3);
         for part in [a, b] {
             ws.send(Message::Binary(part.to_vec().into()))
@@ -125,7 +127,10 @@ pub fn tcp_round_trip(v: ProtocolVersion, n: u32) -> Vec<Vec<u8>> {
         let mut s = tokio::net::TcpStream::connect(broker.tcp_addr())
             .await
             .expect("connect");
-        let mut out = encode(Packet::Connect(Connect::new(v, "tcp-client")), v);
+        let mut out = encode(
+            Packet::Connect(Lazy::new(&Connect::new(v, "tcp-client"))),
+            v,
+        );
         let subs = [Subscription::new("tcp/t", QoS::AtMostOnce)];
         out.extend(encode(Packet::Subscribe(Subscribe::new(1, &subs)), v));
         s.write_all(&out).await.expect("write");

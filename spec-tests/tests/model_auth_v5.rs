@@ -83,7 +83,7 @@ fn connect_with(w: &mut World, conn: u64, method: Option<&str>, max_packet: Opti
     let mut c = Connect::new(V, "auth-client");
     c.properties.authentication_method = method;
     c.properties.maximum_packet_size = max_packet;
-    w.send(conn, Packet::Connect(c));
+    w.send(conn, Packet::Connect((&c).into()));
 }
 
 fn auth<'a>(reason: AuthReasonCode, method: &'a str, data: &'a [u8]) -> Auth<'a> {
@@ -208,7 +208,7 @@ fn mqtt_4_12_0_4_server_rejecting_authentication_may_send_connack() {
     let mut c = Connect::new(V, "x");
     c.properties.authentication_method = Some(METHOD);
     c.properties.authentication_data = Some(b"no");
-    w.send(2, Packet::Connect(c));
+    w.send(2, Packet::Connect((&c).into()));
     let got = w.take(2);
     assert!(
         matches!(got[0].packet(), Packet::ConnAck(a) if a.reason_code.is_error()),
@@ -236,8 +236,11 @@ fn mqtt_4_12_0_5_all_auth_packets_and_a_successful() {
         panic!("{got:?}")
     };
     assert_eq!(a.reason_code, ConnectReasonCode::Success);
-    assert_eq!(a.properties.authentication_method, Some(METHOD));
-    assert_eq!(a.properties.authentication_data, Some(&b"welcome"[..]));
+    assert_eq!(a.properties.get().authentication_method, Some(METHOD));
+    assert_eq!(
+        a.properties.get().authentication_data,
+        Some(&b"welcome"[..])
+    );
 
     // The server's side for a client that switches methods mid-way.
     let mut w = world();
@@ -265,8 +268,8 @@ fn mqtt_4_12_0_6_no_authentication_method_in_connect_server() {
         panic!("{got:?}")
     };
     assert_eq!(a.reason_code, ConnectReasonCode::Success);
-    assert_eq!(a.properties.authentication_method, None);
-    assert_eq!(a.properties.authentication_data, None);
+    assert_eq!(a.properties.get().authentication_method, None);
+    assert_eq!(a.properties.get().authentication_data, None);
     // The session works without any AUTH from the server.
     assert_eq!(
         w.subscribe(1, "t", QoS::AtMostOnce),

@@ -5,7 +5,7 @@
 
 use mqttkit_codec::{
     Connect, ConnectReasonCode, Packet, ProtocolVersion, PubAckReasonCode, PubRec, PubRel, Publish,
-    QoS,
+    PublishProperties, QoS,
 };
 use mqttkit_model::testkit::World;
 use mqttkit_model::{Authorizer, Config, Credentials, Refusal};
@@ -32,13 +32,21 @@ fn publish_with_expiry<'a>(
     payload: &'a [u8],
     qos: QoS,
     id: u16,
-    secs: u32,
+    expiry: &'a PublishProperties<'a>,
 ) -> Publish<'a> {
     let mut p = Publish::new(topic, payload);
     p.qos = qos;
     p.packet_id = Some(id);
-    p.properties.message_expiry_interval = Some(secs);
+    p.properties = expiry.into();
     p
+}
+
+/// Properties with just a Message Expiry Interval of `secs`.
+fn expiry(secs: u32) -> PublishProperties<'static> {
+    PublishProperties {
+        message_expiry_interval: Some(secs),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -49,7 +57,10 @@ fn mqtt_3_1_3_8_server_rejecting_a_clientid_may_answer_connack() {
     };
     let mut w = World::new(config);
     w.open(1, V);
-    w.send(1, Packet::Connect(Connect::new(V, "much-too-long-id")));
+    w.send(
+        1,
+        Packet::Connect((&Connect::new(V, "much-too-long-id")).into()),
+    );
     let got = w.take(1);
     assert!(
         matches!(got[0].packet(), Packet::ConnAck(a) if a.reason_code == ConnectReasonCode::ClientIdentifierNotValid)
@@ -65,22 +76,22 @@ fn mqtt_3_2_2_9_a_server_lacking_qos_1_or_2() {
             ..Config::default()
         });
         w.open(1, V);
-        w.send(1, Packet::Connect(Connect::new(V, "c")));
+        w.send(1, Packet::Connect((&Connect::new(V, "c")).into()));
         let got = w.take(1);
         let Packet::ConnAck(a) = got[0].packet() else {
             panic!("{got:?}")
         };
-        assert_eq!(a.properties.maximum_qos, Some(max));
+        assert_eq!(a.properties.get().maximum_qos, Some(max));
     }
     // A broker with QoS 2 leaves the property out (2 is the default).
     let mut w = World::new(Config::default());
     w.open(1, V);
-    w.send(1, Packet::Connect(Connect::new(V, "c")));
+    w.send(1, Packet::Connect((&Connect::new(V, "c")).into()));
     let got = w.take(1);
     let Packet::ConnAck(a) = got[0].packet() else {
         panic!("{got:?}")
     };
-    assert_eq!(a.properties.maximum_qos, None);
+    assert_eq!(a.properties.get().maximum_qos, None);
 }
 
 #[test]
@@ -92,11 +103,23 @@ fn mqtt_3_3_2_5_an_expired_message_not_yet_being_delivered() {
     w.connect(2, V, "pub", true);
     w.send(
         2,
-        Packet::Publish(publish_with_expiry("t", b"short", QoS::AtLeastOnce, 1, 2)),
+        Packet::Publish(publish_with_expiry(
+            "t",
+            b"short",
+            QoS::AtLeastOnce,
+            1,
+            &expiry(2),
+        )),
     );
     w.send(
         2,
-        Packet::Publish(publish_with_expiry("t", b"long", QoS::AtLeastOnce, 2, 60)),
+        Packet::Publish(publish_with_expiry(
+            "t",
+            b"long",
+            QoS::AtLeastOnce,
+            2,
+            &expiry(60),
+        )),
     );
     w.advance(3_000);
     w.connect(3, V, "away", false);
@@ -123,7 +146,13 @@ fn mqtt_4_3_3_7_qos_2_sender_does_not_expire_a() {
     w.connect(2, V, "pub", true);
     w.send(
         2,
-        Packet::Publish(publish_with_expiry("t", b"m", QoS::ExactlyOnce, 1, 1)),
+        Packet::Publish(publish_with_expiry(
+            "t",
+            b"m",
+            QoS::ExactlyOnce,
+            1,
+            &expiry(1),
+        )),
     );
     let first = w.take(1);
     let Packet::Publish(p) = first[0].packet() else {
@@ -178,7 +207,13 @@ fn mqtt_4_3_3_13_qos_2_receiver_completes_the_acknowledgement_exchange() {
     w.connect(2, V, "pub", true);
     w.send(
         2,
-        Packet::Publish(publish_with_expiry("t", b"m", QoS::ExactlyOnce, 4, 1)),
+        Packet::Publish(publish_with_expiry(
+            "t",
+            b"m",
+            QoS::ExactlyOnce,
+            4,
+            &expiry(1),
+        )),
     );
     assert!(matches!(w.take(2)[0].packet(), Packet::PubRec(r) if r.packet_id == 4));
     w.advance(10_000);

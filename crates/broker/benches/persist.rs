@@ -49,7 +49,7 @@ async fn client(addr: SocketAddr, id: &str, clean: bool) -> (Reader, OwnedWriteH
     let (rd, mut wr) = s.into_split();
     let mut c = Connect::new(V, id);
     c.clean_start = clean;
-    write(&mut wr, Packet::Connect(c)).await;
+    write(&mut wr, Packet::Connect((&c).into())).await;
     let mut r = Reader {
         rd,
         dec: StreamDecoder::with_version(V),

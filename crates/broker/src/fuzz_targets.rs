@@ -242,7 +242,7 @@ async fn run(data: &[u8]) {
                             payload: b"will",
                         });
                     }
-                    enc(Packet::Connect(p));
+                    enc(Packet::Connect((&p).into()));
                     if cl.conn.is_none() {
                         next_conn += 1;
                         cl.conn = Some(next_conn);

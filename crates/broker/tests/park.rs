@@ -27,7 +27,7 @@ impl Client {
         };
         let mut connect = Connect::new(V, id);
         connect.keep_alive = keep_alive;
-        c.send(Packet::Connect(connect)).await;
+        c.send(Packet::Connect((&connect).into())).await;
         let ack = c.recv().await;
         assert!(matches!(ack.packet(), Packet::ConnAck(_)), "{ack:?}");
         c

@@ -42,7 +42,7 @@ impl Client {
         if v.is_v5() && !clean {
             connect.properties.session_expiry_interval = Some(3600);
         }
-        c.send(Packet::Connect(connect)).await;
+        c.send(Packet::Connect((&connect).into())).await;
         let ack = c.recv().await;
         let Packet::ConnAck(a) = ack.packet() else {
             panic!("expected CONNACK: {ack:?}")

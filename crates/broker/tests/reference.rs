@@ -19,7 +19,7 @@ impl Client {
             dec: StreamDecoder::with_version(v),
             v,
         };
-        c.send(Packet::Connect(Connect::new(v, id))).await;
+        c.send(Packet::Connect((&Connect::new(v, id)).into())).await;
         let ack = c.recv().await;
         assert!(matches!(ack.packet(), Packet::ConnAck(_)), "{ack:?}");
         c

@@ -76,7 +76,7 @@ impl Client {
         let mut c = Connect::new(self.v, id);
         c.username = user;
         c.password = password;
-        self.send(Packet::Connect(c)).await;
+        self.send(Packet::Connect((&c).into())).await;
         let ack = self.recv().await;
         match ack.packet() {
             Packet::ConnAck(a) => (a.reason_code, ack.bytes().to_vec()),

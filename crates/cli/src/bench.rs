@@ -696,7 +696,7 @@ impl Client {
         };
         let mut connect = Connect::new(version, client_id);
         connect.keep_alive = keep_alive;
-        c.push(&Packet::Connect(connect))?;
+        c.push(&Packet::Connect((&connect).into()))?;
         c.flush().await?;
         loop {
             match c.dec.next_packet() {
@@ -704,7 +704,7 @@ impl Client {
                     if ack.reason_code != ConnectReasonCode::Success {
                         return Err(format!("CONNACK refused: {:?}", ack.reason_code));
                     }
-                    if let Some(rm) = ack.properties.receive_maximum {
+                    if let Some(rm) = ack.properties.get().receive_maximum {
                         c.receive_max = rm;
                     }
                     return Ok(c);

@@ -196,7 +196,7 @@ fn connack_code(port: u16, user: Option<&str>, password: Option<&str>) -> u8 {
     c.username = user;
     c.password = password.map(str::as_bytes);
     let mut buf = bytes::BytesMut::new();
-    mqttkit_codec::Packet::Connect(c)
+    mqttkit_codec::Packet::Connect((&c).into())
         .encode(mqttkit_codec::ProtocolVersion::V3_1_1, &mut buf)
         .unwrap();
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -80,7 +80,7 @@ impl Client {
         if v.is_v5() && !clean {
             connect.properties.session_expiry_interval = Some(3600);
         }
-        c.send(Packet::Connect(connect));
+        c.send(Packet::Connect((&connect).into()));
         let ack = c.recv().expect("CONNACK");
         let Packet::ConnAck(a) = ack.packet() else {
             panic!("expected CONNACK: {ack:?}")

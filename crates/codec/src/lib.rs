@@ -24,6 +24,11 @@
 //!
 //! Decoding allocates nothing: strings and payloads are slices of the
 //! input and repeated fields ([`List`]) are read lazily from it.
+//! CONNECT and the property sets of PUBLISH and CONNACK are [`Lazy`]: kept
+//! as their validated bytes and read on demand with [`Lazy::get`], which
+//! keeps [`Packet`] at 80 bytes; a packet built for encoding holds a
+//! reference to the value instead (`Lazy::new(&value)` or
+//! `(&value).into()`).
 //! [`Decoder::decode_lenient`] keeps going past violations and returns them
 //! all with the packet, for analysing captured traffic. [`StreamDecoder`]
 //! frames packets out of a byte stream. [`Packet::encode`] writes any packet

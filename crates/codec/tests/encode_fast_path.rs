@@ -200,7 +200,7 @@ fn properties() {
                 for qos in QOS {
                     let id = (qos != QoS::AtMostOnce).then_some(9);
                     let p = Publish {
-                        properties: *props,
+                        properties: props.into(),
                         ..publish(topic, b"data", qos, id)
                     };
                     check(&p, v);
@@ -298,7 +298,7 @@ proptest! {
             retain,
             topic: &topic,
             packet_id,
-            properties,
+            properties: (&properties).into(),
             payload: &payload,
         };
         check(&p, v);

@@ -124,9 +124,10 @@ fn short_property_block_values() {
         (p.topic, p.packet_id, p.payload),
         ("a/b", Some(9), &b"hi"[..])
     );
-    assert_eq!(p.properties.payload_format_indicator, Some(1));
-    assert_eq!(p.properties.message_expiry_interval, Some(256));
-    assert_eq!(p.properties.topic_alias, Some(0x1234));
+    let props = p.properties.get();
+    assert_eq!(props.payload_format_indicator, Some(1));
+    assert_eq!(props.message_expiry_interval, Some(256));
+    assert_eq!(props.topic_alias, Some(0x1234));
     check_decode(&Decoder::new(ProtocolVersion::V5), &buf);
 }
 
@@ -369,6 +370,7 @@ fn plain_connect_and_subscribe_values() {
         let (p, n) = Decoder::new(ProtocolVersion::V3_1).decode(&buf).unwrap();
         assert_eq!(n, buf.len());
         let Packet::Connect(c) = p else { panic!() };
+        let c = c.get();
         assert_eq!(c.protocol, v);
         assert!(c.clean_start);
         assert_eq!(c.keep_alive, 60);

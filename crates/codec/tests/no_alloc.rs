@@ -46,21 +46,22 @@ fn walk(p: &Packet<'_>) -> usize {
     let mut n = 0;
     match p {
         Packet::Connect(c) => {
+            let c = c.get();
             n += c.client_id.len() + c.properties.user_properties.iter().count();
             if let Some(w) = &c.will {
                 n += w.topic.len() + w.payload.len() + w.properties.user_properties.iter().count();
             }
         }
-        Packet::ConnAck(c) => n += c.properties.user_properties.iter().count(),
+        Packet::ConnAck(c) => n += c.properties.get().user_properties.iter().count(),
         Packet::Publish(p) => {
             n += p.topic.len() + p.payload.len();
-            n += p
-                .properties
+            let props = p.properties.get();
+            n += props
                 .user_properties
                 .iter()
                 .map(|(k, v)| k.len() + v.len())
                 .sum::<usize>();
-            n += p.properties.subscription_identifiers.iter().count();
+            n += props.subscription_identifiers.iter().count();
         }
         Packet::PubAck(a) | Packet::PubRec(a) => n += a.properties.user_properties.iter().count(),
         Packet::PubRel(a) | Packet::PubComp(a) => n += a.properties.user_properties.iter().count(),

@@ -193,7 +193,9 @@ async fn version_refused(v: ProtocolVersion, config: &Config) -> Option<String> 
         connect.username = config.credentials.username.as_deref();
         connect.password = config.credentials.password.as_deref().map(str::as_bytes);
         let mut buf = bytes::BytesMut::new();
-        Packet::Connect(connect).encode(v, &mut buf).ok()?;
+        Packet::Connect((&connect).into())
+            .encode(v, &mut buf)
+            .ok()?;
         wr.write_all(&buf).await.ok()?;
         let mut dec = mqttkit_codec::StreamDecoder::with_version(v);
         loop {

@@ -217,7 +217,7 @@ pub fn encode_connect(
             payload: w.payload.as_bytes(),
         });
     }
-    Packet::Connect(c)
+    Packet::Connect((&c).into())
         .to_vec(version)
         .map_err(|e| format!("cannot encode CONNECT: {e}"))
 }
@@ -274,7 +274,7 @@ pub fn encode_packet(
                 (None, QoS::AtMostOnce) => None,
                 (None, _) => Some(1),
             };
-            p.properties = PublishProperties {
+            let built = PublishProperties {
                 payload_format_indicator: props.payload_format_indicator,
                 message_expiry_interval: props.message_expiry_interval,
                 topic_alias: props.topic_alias,
@@ -284,6 +284,7 @@ pub fn encode_packet(
                 user_properties: List::from_slice(&users),
                 subscription_identifiers: List::new(),
             };
+            p.properties = (&built).into();
             encode(Packet::Publish(p))
         }
         PacketSpec::PubAck(a) | PacketSpec::PubRec(a) => {

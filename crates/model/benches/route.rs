@@ -41,7 +41,11 @@ fn setup(subscribers: u64, qos: QoS) -> Broker {
     for i in 0..=subscribers {
         b.connection_opened(i, 0);
         let id = format!("c{i}");
-        b.bytes_received(i, &encode(Packet::Connect(Connect::new(V, &id))), 0);
+        b.bytes_received(
+            i,
+            &encode(Packet::Connect((&Connect::new(V, &id)).into())),
+            0,
+        );
         if i > 0 {
             let subs = [Subscription::new("bench/route", qos)];
             b.bytes_received(i, &encode(Packet::Subscribe(Subscribe::new(1, &subs))), 0);

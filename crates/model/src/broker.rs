@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use mqttkit_codec::{
     Auth, AuthReasonCode, ConnAck, ConnAckProperties, Connect, ConnectReasonCode, DecodeError,
-    Disconnect, DisconnectReasonCode, ErrorKind, List, Packet, ProtocolVersion, PubAck,
+    Disconnect, DisconnectReasonCode, ErrorKind, Lazy, List, Packet, ProtocolVersion, PubAck,
     PubAckReasonCode, PubComp, PubRec, PubRel, PubRelReasonCode, Publish, PublishProperties, QoS,
     RetainHandling, Role, StreamDecoder, SubAck, Subscribe, SubscribeReasonCode,
     SubscriptionOptions, UnsubAck, Unsubscribe, UnsubscribeReasonCode,
@@ -443,7 +443,9 @@ impl<A: Authorizer> Broker<A> {
             return self.on_packet_while_authenticating(conn, p, now);
         }
         match p {
-            Packet::Connect(ref connect) if !connected => self.on_connect(conn, connect, now),
+            Packet::Connect(ref connect) if !connected => {
+                self.on_connect(conn, &connect.get(), now)
+            }
             // MQTT-3.1.0-2: a second CONNECT is a protocol violation.
             Packet::Connect(_) => self.close_with(conn, DisconnectReasonCode::ProtocolError, now),
             _ if !connected => {
@@ -683,9 +685,10 @@ impl<A: Authorizer> Broker<A> {
         self.stats.connections += 1;
 
         let mut ack = ConnAck::new(present, ConnectReasonCode::Success);
+        let props;
         if v5 {
             let cfg = &self.config;
-            ack.properties = ConnAckProperties {
+            props = ConnAckProperties {
                 assigned_client_identifier: assigned.as_deref(),
                 receive_maximum: (cfg.receive_maximum != u16::MAX).then_some(cfg.receive_maximum),
                 maximum_qos: (cfg.maximum_qos != QoS::ExactlyOnce).then_some(cfg.maximum_qos),
@@ -710,6 +713,7 @@ impl<A: Authorizer> Broker<A> {
                 authentication_data: auth.as_ref().and_then(|(_, d)| d.as_deref()),
                 ..ConnAckProperties::default()
             };
+            ack.properties = Lazy::new(&props);
         }
         self.send(conn, &Packet::ConnAck(ack), v);
         if present {
@@ -725,7 +729,8 @@ impl<A: Authorizer> Broker<A> {
         let v5 = v.is_v5();
         let client = c.client.clone().expect("connected");
         // Topic alias (5.0 §3.3.2.3.4).
-        let topic: Arc<str> = match p.properties.topic_alias {
+        let props = p.properties.get();
+        let topic: Arc<str> = match props.topic_alias {
             Some(a) if a == 0 || a > self.config.topic_alias_maximum => {
                 // MQTT-3.3.2-8 / MQTT-3.3.2-9.
                 return self.close_with(conn, DisconnectReasonCode::TopicAliasInvalid, now);
@@ -773,7 +778,13 @@ impl<A: Authorizer> Broker<A> {
         let allowed =
             !self.sys_reserved(&topic) && self.auth.publish(&client, username.as_deref(), &topic);
         if allowed {
-            let m = Arc::new(Message::from_publish(p, topic, Some(client.clone()), now));
+            let m = Arc::new(Message::from_publish(
+                p,
+                &props,
+                topic,
+                Some(client.clone()),
+                now,
+            ));
             if let Some((secs, real)) = delayed_topic(&m.topic) {
                 let mut d = (*m).clone();
                 d.topic = Arc::from(real);
@@ -996,8 +1007,9 @@ impl<A: Authorizer> Broker<A> {
         publish.retain = d.retain;
         publish.dup = dup;
         publish.packet_id = id;
+        let props;
         if v.is_v5() {
-            publish.properties = PublishProperties {
+            props = PublishProperties {
                 payload_format_indicator: m.properties.payload_format_indicator,
                 message_expiry_interval: m.remaining_expiry(now).map(|s| s.max(1)),
                 content_type: m.properties.content_type.as_deref(),
@@ -1007,6 +1019,7 @@ impl<A: Authorizer> Broker<A> {
                 subscription_identifiers: List::from_slice(&d.subscription_ids),
                 ..PublishProperties::default()
             };
+            publish.properties = Lazy::new(&props);
         }
         let packet = Packet::Publish(publish);
         let mut buf = BytesMut::new();
@@ -1488,7 +1501,7 @@ impl<A: Authorizer> Broker<A> {
             // MQTT-4.12.0-1: unsupported method, CONNACK 0x8C and close.
             return self.refuse_connect(conn, ConnectReasonCode::BadAuthenticationMethod, now);
         };
-        let Ok(pending) = Packet::Connect(*c).into_owned(ProtocolVersion::V5) else {
+        let Ok(pending) = Packet::Connect(Lazy::new(c)).into_owned(ProtocolVersion::V5) else {
             return self.refuse_connect(conn, ConnectReasonCode::UnspecifiedError, now);
         };
         let Some(cc) = self.conns.get_mut(&conn) else {
@@ -1525,7 +1538,9 @@ impl<A: Authorizer> Broker<A> {
                     return;
                 };
                 match pending.packet() {
-                    Packet::Connect(c) => self.finish_connect(conn, &c, Some((method, data)), now),
+                    Packet::Connect(c) => {
+                        self.finish_connect(conn, &c.get(), Some((method, data)), now)
+                    }
                     _ => self.refuse_connect(conn, ConnectReasonCode::UnspecifiedError, now),
                 }
             }
@@ -1715,7 +1730,7 @@ mod idle_cost {
         let mut bytes = BytesMut::new();
         let mut c = Connect::new(v5, "chunks");
         c.keep_alive = 30;
-        Packet::Connect(c).encode(v5, &mut bytes).unwrap();
+        Packet::Connect((&c).into()).encode(v5, &mut bytes).unwrap();
         let subs = [mqttkit_codec::Subscription::new("t/#", QoS::AtLeastOnce)];
         Packet::Subscribe(Subscribe::new(1, &subs))
             .encode(v5, &mut bytes)
@@ -1723,7 +1738,11 @@ mod idle_cost {
         let mut p = Publish::new("t/a", b"payload");
         p.qos = QoS::AtLeastOnce;
         p.packet_id = Some(2);
-        p.properties.message_expiry_interval = Some(60);
+        let props = mqttkit_codec::PublishProperties {
+            message_expiry_interval: Some(60),
+            ..Default::default()
+        };
+        p.properties = (&props).into();
         Packet::Publish(p).encode(v5, &mut bytes).unwrap();
         let mut w = World::new(Config::default());
         w.open(1, v5);
@@ -1755,7 +1774,7 @@ mod idle_cost {
         w.open(1, V);
         let mut c = Connect::new(V, "short");
         c.keep_alive = 1;
-        w.send(1, Packet::Connect(c));
+        w.send(1, Packet::Connect((&c).into()));
         assert!(matches!(w.take(1)[0].packet(), Packet::ConnAck(_)));
         w.advance(1_499);
         assert!(w.closed.is_empty());

@@ -19,8 +19,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use mqttkit_codec::{
     Auth, AuthReasonCode, Connect, ConnectReasonCode, DecodeError, Disconnect,
-    DisconnectReasonCode, ErrorKind, Packet, ProtocolVersion, PubAck, PubComp, PubRec, PubRel,
-    Publish, QoS, Role, StreamDecoder, Subscribe, SubscribeReasonCode, Subscription, Unsubscribe,
+    DisconnectReasonCode, ErrorKind, Lazy, Packet, ProtocolVersion, PubAck, PubComp, PubRec,
+    PubRel, Publish, PublishProperties, QoS, Role, StreamDecoder, Subscribe, SubscribeReasonCode,
+    Subscription, Unsubscribe,
 };
 
 use crate::Millis;
@@ -284,7 +285,7 @@ impl Client {
                 c.properties.authentication_data = (!d.is_empty()).then_some(&d[..]);
             }
         }
-        let bytes = encode(&Packet::Connect(c), cfg.version);
+        let bytes = encode(&Packet::Connect(Lazy::new(&c)), cfg.version);
         if let Some(b) = bytes {
             self.push(b, now);
         }
@@ -597,7 +598,7 @@ impl Client {
             self.forget_session();
         }
         self.state = State::Connected;
-        let p = &a.properties;
+        let p = a.properties.get();
         self.server_max_qos = p.maximum_qos.unwrap_or(QoS::ExactlyOnce);
         self.server_retain = p.retain_available.unwrap_or(true);
         self.server_max_packet = p.maximum_packet_size.unwrap_or(u32::MAX);
@@ -629,7 +630,7 @@ impl Client {
 
     fn on_publish(&mut self, p: &Publish<'_>, now: Millis) {
         let v = self.config.version;
-        let topic: Arc<str> = match p.properties.topic_alias {
+        let topic: Arc<str> = match p.properties.get().topic_alias {
             Some(a) if a == 0 || a > self.config.topic_alias_maximum => {
                 // MQTT-3.3.2-10 binds us to accept 1..=our maximum; more is
                 // the Server's error.
@@ -729,22 +730,24 @@ impl Client {
         p.retain = m.retain;
         p.dup = dup;
         p.packet_id = id;
+        let mut props = PublishProperties::default();
         if alias && v.is_v5() && self.server_alias_max > 0 {
             match self.outgoing_aliases.get(&m.topic) {
                 Some(&a) => {
                     p.topic = "";
-                    p.properties.topic_alias = Some(a);
+                    props.topic_alias = Some(a);
                 }
                 None => {
                     let next = self.outgoing_aliases.len() + 1;
                     if next <= usize::from(self.server_alias_max) {
                         let a = next as u16;
                         self.outgoing_aliases.insert(m.topic.clone(), a);
-                        p.properties.topic_alias = Some(a);
+                        props.topic_alias = Some(a);
                     }
                 }
             }
         }
+        p.properties = Lazy::new(&props);
         encode(&Packet::Publish(p), v)
     }
 

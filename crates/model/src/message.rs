@@ -77,8 +77,11 @@ pub struct Message {
 }
 
 impl Message {
+    /// The message of `p`, whose properties `props` are (read once by the
+    /// caller, who needed them first).
     pub(crate) fn from_publish(
         p: &Publish<'_>,
+        props: &PublishProperties<'_>,
         topic: Arc<str>,
         publisher: Option<Arc<str>>,
         now: Millis,
@@ -88,9 +91,8 @@ impl Message {
             payload: Bytes::copy_from_slice(p.payload),
             qos: p.qos,
             retain: p.retain,
-            properties: MessageProperties::from_publish(&p.properties),
-            expires_at: p
-                .properties
+            properties: MessageProperties::from_publish(props),
+            expires_at: props
                 .message_expiry_interval
                 .map(|s| now + u64::from(s) * 1000),
             publisher,

@@ -488,7 +488,7 @@ impl<S: Choices> Sim<'_, S> {
         // session (5.0: Clean Start only discards the old one; the expiry
         // interval keeps the new one).
         let lasting = cl.persistent && (!clean || v.is_v5());
-        self.send(c, Packet::Connect(p));
+        self.send(c, Packet::Connect(mqttkit_codec::Lazy::new(&p)));
         if self.clients[c].conn.is_some() {
             self.clients[c].session = lasting;
         }

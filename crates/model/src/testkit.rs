@@ -106,7 +106,7 @@ impl<A: Authorizer> World<A> {
         if v.is_v5() && !clean {
             c.properties.session_expiry_interval = Some(3600);
         }
-        self.send(conn, Packet::Connect(c));
+        self.send(conn, Packet::Connect(mqttkit_codec::Lazy::new(&c)));
         let got = self.take(conn);
         let present = match got[0].packet() {
             Packet::ConnAck(a) => {

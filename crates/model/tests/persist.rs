@@ -248,20 +248,24 @@ fn expiry_keeps_counting_while_the_broker_is_down() {
     c.clean_start = false;
     c.properties.session_expiry_interval = Some(60);
     w.open(1, V5);
-    w.send(1, Packet::Connect(c));
+    w.send(1, Packet::Connect((&c).into()));
     w.take(1);
     w.subscribe(1, "q", QoS::AtLeastOnce);
     w.b.connection_lost(1, w.now);
     w.advance(50_000);
     c.client_id = "long";
     w.open(2, V5);
-    w.send(2, Packet::Connect(c));
+    w.send(2, Packet::Connect((&c).into()));
     w.b.connection_lost(2, w.now);
     // A retained message with a 15 s Message Expiry Interval.
     w.connect(3, V5, "pub", true);
     let mut p = Publish::new("r", b"v");
     p.retain = true;
-    p.properties.message_expiry_interval = Some(15);
+    let props = mqttkit_codec::PublishProperties {
+        message_expiry_interval: Some(15),
+        ..Default::default()
+    };
+    p.properties = (&props).into();
     w.send(3, Packet::Publish(p));
     sync(&mut w, &mut st);
     assert_eq!(st.sessions.len(), 2);
@@ -367,7 +371,7 @@ fn assigned_client_ids_are_not_handed_out_again_after_a_restore() {
     c.clean_start = true;
     c.properties.session_expiry_interval = Some(3600);
     w.open(1, V5);
-    w.send(1, Packet::Connect(c));
+    w.send(1, Packet::Connect((&c).into()));
     sync(&mut w, &mut st);
     let first: Vec<String> = st.sessions.keys().cloned().collect();
     assert_eq!(first.len(), 1);
@@ -375,7 +379,7 @@ fn assigned_client_ids_are_not_handed_out_again_after_a_restore() {
     let mut w2 = World::new(Config::default());
     w2.b = b;
     w2.open(1, V5);
-    w2.send(1, Packet::Connect(c));
+    w2.send(1, Packet::Connect((&c).into()));
     sync(&mut w2, &mut st);
     assert_eq!(st.sessions.len(), 2, "a new id, not the stored one");
 }

@@ -40,7 +40,7 @@ fn capture(bursts: usize) -> (Vec<u8>, u64) {
             &mut w,
             0,
             true,
-            &Packet::Connect(Connect::new(*v, "bench"))
+            &Packet::Connect((&Connect::new(*v, "bench")).into())
                 .to_vec(*v)
                 .unwrap(),
         )

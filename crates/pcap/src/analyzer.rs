@@ -726,7 +726,7 @@ impl Upper {
         };
         if let Some(Packet::Connect(c)) = packet {
             if self.role(d) != Some(Role::Server) {
-                self.version = Some(c.protocol);
+                self.version = Some(c.get().protocol);
                 self.inferred = false;
                 if self.client.is_none() {
                     self.client = Some(d);

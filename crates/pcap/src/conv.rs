@@ -149,10 +149,10 @@ impl Conversation {
                         "a second CONNECT on the same connection",
                     );
                 }
-                self.alias_max[d] = Some(c.properties.topic_alias_maximum.unwrap_or(0));
+                self.alias_max[d] = Some(c.get().properties.topic_alias_maximum.unwrap_or(0));
             }
             Packet::ConnAck(c) => {
-                self.alias_max[d] = Some(c.properties.topic_alias_maximum.unwrap_or(0));
+                self.alias_max[d] = Some(c.properties.get().topic_alias_maximum.unwrap_or(0));
             }
             _ => {}
         }
@@ -198,7 +198,7 @@ impl Conversation {
                     }
                 }
                 if version == ProtocolVersion::V5 {
-                    if let Some(alias) = pb.properties.topic_alias {
+                    if let Some(alias) = pb.properties.get().topic_alias {
                         // The receiver's declared maximum bounds the sender.
                         if let Some(max) = self.alias_max[o] {
                             if alias > max {

@@ -99,7 +99,7 @@ pub fn conversation(version: ProtocolVersion) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let granted = [SubscribeReasonCode::GrantedQoS2];
     let big: &'static [u8] = &[0x5a; 200];
     let client = vec![
-        enc(Packet::Connect(connect)),
+        enc(Packet::Connect((&connect).into())),
         enc(Packet::Subscribe(Subscribe::new(1, &subs))),
         publish(QoS::AtLeastOnce, 2, b"one"),
         publish(QoS::ExactlyOnce, 3, b"two"),

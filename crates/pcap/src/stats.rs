@@ -70,7 +70,7 @@ impl Stats {
         let key = flow_key(p.src, p.dst);
         if let Some(Packet::Connect(c)) = p.packet {
             if self.client_ids.len() < MAX_TOPICS {
-                self.client_ids.insert(key, c.client_id.to_string());
+                self.client_ids.insert(key, c.get().client_id.to_string());
             }
         }
         let counted = match self.client_ids.get(&key) {

@@ -75,7 +75,7 @@ fn enc(p: Packet<'_>, v: ProtocolVersion) -> Vec<u8> {
 }
 
 fn connect(v: ProtocolVersion) -> Vec<u8> {
-    enc(Packet::Connect(Connect::new(v, "c1")), v)
+    enc(Packet::Connect((&Connect::new(v, "c1")).into()), v)
 }
 
 fn connack() -> Vec<u8> {

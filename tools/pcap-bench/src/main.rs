@@ -69,7 +69,10 @@ fn generate(packets: u64, path: &Path) -> (u64, u64) {
     ];
     let mut streams: Vec<Stream> = (0..CONNECTIONS)
         .map(|i| {
-            let client = SocketAddrV4::new(Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8), 40000 + i as u16);
+            let client = SocketAddrV4::new(
+                Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8),
+                40000 + i as u16,
+            );
             let server = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 1), 1883);
             Stream {
                 conn: Conn::new(client, server, 1000 + i * 7919, 5000 + i * 104_729),
@@ -88,7 +91,7 @@ fn generate(packets: u64, path: &Path) -> (u64, u64) {
         let mut buf = Vec::new();
         let mut c = Connect::new(s.version, &ids);
         c.keep_alive = 30;
-        written += enc(&Packet::Connect(c), s.version, &mut buf) as u64;
+        written += enc(&Packet::Connect((&c).into()), s.version, &mut buf) as u64;
         s.conn.send(&mut w, t, true, &buf).expect("write");
         buf.clear();
         written += enc(
@@ -99,7 +102,9 @@ fn generate(packets: u64, path: &Path) -> (u64, u64) {
         s.conn.send(&mut w, t, false, &buf).expect("write");
     }
     let payload = [b'x'; 256];
-    let topics: Vec<String> = (0..50).map(|i| format!("sensors/building-{}/temp", i)).collect();
+    let topics: Vec<String> = (0..50)
+        .map(|i| format!("sensors/building-{}/temp", i))
+        .collect();
     while written < packets {
         let k = rng.below(CONNECTIONS as u64) as usize;
         let s = &mut streams[k];
@@ -135,10 +140,12 @@ fn generate(packets: u64, path: &Path) -> (u64, u64) {
                 s.next_id = s.next_id.checked_add(1).unwrap_or(1);
                 match qos {
                     QoS::AtLeastOnce => {
-                        written += enc(&Packet::PubAck(PubAck::new(id)), v, &mut s.pending[1]) as u64;
+                        written +=
+                            enc(&Packet::PubAck(PubAck::new(id)), v, &mut s.pending[1]) as u64;
                     }
                     _ => {
-                        written += enc(&Packet::PubRec(PubRec::new(id)), v, &mut s.pending[1]) as u64;
+                        written +=
+                            enc(&Packet::PubRec(PubRec::new(id)), v, &mut s.pending[1]) as u64;
                         s.released.push(id);
                     }
                 }
@@ -155,7 +162,9 @@ fn generate(packets: u64, path: &Path) -> (u64, u64) {
                 if end == data.len() && rng.below(8) == 0 && data.len() - at > 2 {
                     end = at + 1 + rng.below((data.len() - at - 1) as u64) as usize;
                 }
-                s.conn.send(&mut w, t, dir == 0, &data[at..end]).expect("write");
+                s.conn
+                    .send(&mut w, t, dir == 0, &data[at..end])
+                    .expect("write");
                 at = end;
             }
         }
@@ -204,7 +213,9 @@ fn corpus(dir: &Path) {
     let v = ProtocolVersion::V3_1_1;
     let connect = {
         let mut b = Vec::new();
-        Packet::Connect(Connect::new(v, "synthetic")).encode(v, &mut b).unwrap();
+        Packet::Connect((&Connect::new(v, "synthetic")).into())
+            .encode(v, &mut b)
+            .unwrap();
         b
     };
     let connack = vec![0x20, 0x02, 0x00, 0x00];
@@ -236,7 +247,8 @@ fn corpus(dir: &Path) {
         let mut c = open(1883, &mut w);
         let big = publish("split/rl", 300, QoS::AtMostOnce, None);
         let small = publish("after/split", 5, QoS::AtMostOnce, None);
-        c.send(&mut w, 1_700_000_000_001_000, true, &big[..2]).unwrap();
+        c.send(&mut w, 1_700_000_000_001_000, true, &big[..2])
+            .unwrap();
         let mut rest = big[2..].to_vec();
         rest.extend_from_slice(&small);
         c.send(&mut w, 1_700_000_000_001_100, true, &rest).unwrap();
@@ -250,15 +262,39 @@ fn corpus(dir: &Path) {
         let a = publish("ooo/first", 20, QoS::AtMostOnce, None);
         let b = publish("ooo/second", 20, QoS::AtMostOnce, None);
         let (ca, sa, seq, ack) = (c.client.addr, c.server.addr, c.client.seq, c.server.seq);
-        w.tcp(1_700_000_000_002_000, ca, sa, seq + a.len() as u32, ack, flags::ACK | flags::PSH, &b).unwrap();
-        w.tcp(1_700_000_000_002_100, ca, sa, seq, ack, flags::ACK | flags::PSH, &a).unwrap();
+        w.tcp(
+            1_700_000_000_002_000,
+            ca,
+            sa,
+            seq + a.len() as u32,
+            ack,
+            flags::ACK | flags::PSH,
+            &b,
+        )
+        .unwrap();
+        w.tcp(
+            1_700_000_000_002_100,
+            ca,
+            sa,
+            seq,
+            ack,
+            flags::ACK | flags::PSH,
+            &a,
+        )
+        .unwrap();
         w.finish().unwrap();
     }
     // 3. A session on a port that is not 1883.
     {
         let mut w = create("other-port.pcap");
         let mut c = open(1884, &mut w);
-        c.send(&mut w, 1_700_000_000_003_000, true, &publish("port/1884", 3, QoS::AtMostOnce, None)).unwrap();
+        c.send(
+            &mut w,
+            1_700_000_000_003_000,
+            true,
+            &publish("port/1884", 3, QoS::AtMostOnce, None),
+        )
+        .unwrap();
         w.finish().unwrap();
     }
     // 4. PUBLISH with QoS 3 and SUBSCRIBE with reserved flags 0000.
@@ -281,7 +317,10 @@ fn main() {
         Some("gen") if args.len() == 4 => {
             let n: u64 = args[2].parse().expect("packet count");
             let (records, n) = generate(n, Path::new(&args[3]));
-            println!("{n} MQTT packets in {records} records written to {}", args[3]);
+            println!(
+                "{n} MQTT packets in {records} records written to {}",
+                args[3]
+            );
         }
         Some("run") if args.len() >= 4 => {
             let mqttkit = &args[2];
@@ -297,7 +336,9 @@ fn main() {
                     i += 1;
                 }
             }
-            println!("| packets | tool | seconds | packets/s | peak RSS (MiB) | vs tshark -T fields |");
+            println!(
+                "| packets | tool | seconds | packets/s | peak RSS (MiB) | vs tshark -T fields |"
+            );
             println!("|---:|---|---:|---:|---:|---:|");
             for n in counts {
                 let path = std::env::temp_dir().join(format!("mqttkit-pcap-bench-{n}.pcap"));
@@ -309,12 +350,29 @@ fn main() {
                 let fields = measure(
                     "tshark",
                     &[
-                        "-n", "-r", &file, "-T", "fields", "-e", "frame.number", "-e",
-                        "mqtt.msgtype", "-e", "mqtt.qos", "-e", "mqtt.topic", "-e", "mqtt.msgid",
-                        "-e", "mqtt.len", "-e", "mqtt.clientid",
+                        "-n",
+                        "-r",
+                        &file,
+                        "-T",
+                        "fields",
+                        "-e",
+                        "frame.number",
+                        "-e",
+                        "mqtt.msgtype",
+                        "-e",
+                        "mqtt.qos",
+                        "-e",
+                        "mqtt.topic",
+                        "-e",
+                        "mqtt.msgid",
+                        "-e",
+                        "mqtt.len",
+                        "-e",
+                        "mqtt.clientid",
                     ],
                 );
-                let json = (n <= json_limit).then(|| measure("tshark", &["-n", "-r", &file, "-T", "json"]));
+                let json = (n <= json_limit)
+                    .then(|| measure("tshark", &["-n", "-r", &file, "-T", "json"]));
                 let row = |name: &str, m: &Measured| {
                     let rate = n as f64 / m.secs;
                     let vs = fields.secs / m.secs;

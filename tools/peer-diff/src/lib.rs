@@ -57,12 +57,13 @@ pub fn known_peer_defect(p: &Packet<'_>, version: ProtocolVersion) -> Option<&'s
         // mqttbytes v4 reads a level-5 CONNECT with the 3.1.1 layout
         // (no properties), so its fields shift
         // (`corpus/fuzz/peer/regress-mqttbytes-v4-reads-level-5-connect`).
-        Packet::Connect(c) if c.protocol != version => {
+        Packet::Connect(c) if c.get().protocol != version => {
             Some("mqttbytes v4 reads a level-5 CONNECT as 3.1.1")
         }
         Packet::Publish(x)
             if version.is_v5()
                 && x.properties
+                    .get()
                     .subscription_identifiers
                     .iter()
                     .next()
@@ -101,6 +102,7 @@ pub fn ours(p: &Packet<'_>, v: ProtocolVersion) -> Vec<String> {
     let mut f = Vec::new();
     match p {
         Packet::Connect(c) => {
+            let c = c.get();
             f.push("type=CONNECT".into());
             f.push(format!("keep_alive={}", c.keep_alive));
             f.push(format!("client_id={}", c.client_id));
@@ -168,7 +170,7 @@ pub fn ours(p: &Packet<'_>, v: ProtocolVersion) -> Vec<String> {
             f.push(format!("pkid={}", x.packet_id.unwrap_or(0)));
             f.push(format!("payload={}", lossy(x.payload)));
             if v5 {
-                let pp = &x.properties;
+                let pp = x.properties.get();
                 f.push(format!("format={:?}", pp.payload_format_indicator));
                 f.push(format!("expiry={:?}", pp.message_expiry_interval));
                 f.push(format!("alias={:?}", pp.topic_alias));

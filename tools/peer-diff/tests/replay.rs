@@ -102,6 +102,7 @@ fn mqttbytes_subscription_identifier_defect_is_recognised() {
     };
     assert_eq!(
         x.properties
+            .get()
             .subscription_identifiers
             .iter()
             .collect::<Vec<_>>(),

@@ -20,10 +20,7 @@ pub struct ConnAck<'a> {
     /// same meaning ([`ConnectReasonCode::from_v3`]).
     pub reason_code: ConnectReasonCode,
     /// 5.0 properties (empty in 3.x).
-    #[cfg_attr(
-        feature = "serde",
-        serde(skip_serializing_if = "Lazy::is_empty")
-    )]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Lazy::is_empty"))]
     pub properties: Lazy<'a, ConnAckProperties<'a>>,
 }
 

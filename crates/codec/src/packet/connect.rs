@@ -3,8 +3,8 @@
 use bytes::BufMut;
 
 use super::{ensure, props_len, write_props};
-use crate::lazy::FromWire;
 use crate::error::{rules, EncodeError};
+use crate::lazy::FromWire;
 use crate::list::put_bin;
 use crate::parse::{self, fail, Cx, PResult, Sink};
 use crate::properties::{self, str_rule, ConnectProperties, WillProperties};

@@ -448,10 +448,9 @@ fn general<'a, S: Sink>(
     // before the packet's own parser, all passed.
     if S::STRICT && minimal && cx.from != Some(Role::Server) {
         match hdr.byte0 {
-            0x10 => {
-                if connect::Connect::decode_plain(body).is_some() {
-                    return Ok(Packet::Connect(Lazy::wire(body, cx.version)));
-                }
+            // Only checked here: the CONNECT is read when asked for.
+            0x10 if connect::Connect::decode_plain(body).is_some() => {
+                return Ok(Packet::Connect(Lazy::wire(body, cx.version)));
             }
             0x82 => {
                 if let Some(s) = subscribe::Subscribe::decode_plain(body, cx.v5()) {
@@ -530,7 +529,10 @@ fn decode_body<'a, S: Sink>(
             if !rest.is_empty() {
                 cx.report(rest, trailing_rule(&c))?;
             }
-            (&body[body.len()..], Packet::Connect(Lazy::wire(body, cx.version)))
+            (
+                &body[body.len()..],
+                Packet::Connect(Lazy::wire(body, cx.version)),
+            )
         }
         PacketType::ConnAck => wrap(connack::ConnAck::decode(body, cx), Packet::ConnAck)?,
         PacketType::PubAck => wrap(ack::decode(body, cx, &rules::PUBACK_REASON), Packet::PubAck)?,

@@ -27,10 +27,7 @@ pub struct Publish<'a> {
     /// Packet Identifier: present exactly when QoS > 0.
     pub packet_id: Option<u16>,
     /// 5.0 properties (empty in 3.x).
-    #[cfg_attr(
-        feature = "serde",
-        serde(skip_serializing_if = "Lazy::is_empty")
-    )]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Lazy::is_empty"))]
     pub properties: Lazy<'a, PublishProperties<'a>>,
     /// The application payload.
     #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_bytes::bytes"))]
